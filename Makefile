@@ -1,0 +1,43 @@
+# The project's entry points. `make run` and `make test` are the two a newcomer needs.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DDB := .cache/dynamodb-local/package/emulator/DynamoDBLocal.jar
+
+.PHONY: install run demo test lint unit bench compose-config clean
+
+install: $(STAMP) $(DDB)
+
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@echo "install: Python packages into $(VENV)"
+	@$(BIN)/python -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	@touch $(STAMP)
+
+$(DDB): scripts/install-dynamodb-local.sh
+	@bash scripts/install-dynamodb-local.sh
+	@touch $(DDB)
+
+run: install
+	$(BIN)/tracker up
+
+demo: install
+	$(BIN)/tracker up --demo
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+test: install lint
+	$(BIN)/pytest
+
+unit: install
+	$(BIN)/pytest tests/unit
+
+bench: install
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf var .pytest_cache .mypy_cache .ruff_cache

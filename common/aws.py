@@ -1,0 +1,59 @@
+"""aioboto3 clients for DynamoDB and its Streams, configured once from the settings."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import TYPE_CHECKING
+
+import aioboto3
+from botocore.config import Config
+
+from common.settings import Settings
+
+if TYPE_CHECKING:
+    from types_aiobotocore_dynamodb import DynamoDBClient
+    from types_aiobotocore_dynamodbstreams import DynamoDBStreamsClient
+
+# Fail fast: callers have their own buffers and retries, so the SDK's should be short.
+_CONFIG = Config(
+    connect_timeout=2,
+    read_timeout=10,
+    retries={"max_attempts": 2, "mode": "standard"},
+    max_pool_connections=64,
+)
+
+
+def _session(settings: Settings) -> aioboto3.Session:
+    return aioboto3.Session(
+        region_name=settings.aws_region,
+        aws_access_key_id=settings.aws_access_key_id,
+        aws_secret_access_key=settings.aws_secret_access_key,
+    )
+
+
+@asynccontextmanager
+async def dynamodb(settings: Settings) -> AsyncIterator[DynamoDBClient]:
+    async with _session(settings).client(
+        "dynamodb", endpoint_url=settings.aws_endpoint_url, config=_CONFIG
+    ) as client:
+        yield client
+
+
+@asynccontextmanager
+async def streams(settings: Settings) -> AsyncIterator[DynamoDBStreamsClient]:
+    async with _session(settings).client(
+        "dynamodbstreams", endpoint_url=settings.aws_endpoint_url, config=_CONFIG
+    ) as client:
+        yield client
+
+
+@asynccontextmanager
+async def clients(
+    settings: Settings,
+) -> AsyncIterator[tuple[DynamoDBClient, DynamoDBStreamsClient]]:
+    async with AsyncExitStack() as stack:
+        yield (
+            await stack.enter_async_context(dynamodb(settings)),
+            await stack.enter_async_context(streams(settings)),
+        )

@@ -1,0 +1,309 @@
+"""The store: every DynamoDB read and write the services make, over one aioboto3 client."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    ReadTimeoutError,
+)
+from botocore.exceptions import ConnectionError as BotoConnectionError
+
+from common.errors import AlreadyDone, StoreError, StoreUnavailable
+from common.items import Item, alert_from_item, alert_item, point_from_item, point_item, point_key
+from common.models import Alert, Market, Metric, Point
+from common.retry import Backoff, Retry, retry
+from common.schema import ALERTS, ALERTS_BY_TIME, ALERTS_OUTBOX, META, POINTS
+from common.settings import Settings
+from common.snapshot import Snapshot, decode, encode
+
+if TYPE_CHECKING:
+    from types_aiobotocore_dynamodb import DynamoDBClient
+
+log = logging.getLogger(__name__)
+
+BATCH = 25  # BatchWriteItem's limit
+WRITE_CONCURRENCY = 16
+_UNREACHABLE = (EndpointConnectionError, ConnectTimeoutError, ReadTimeoutError, BotoConnectionError)
+_THROTTLED = {
+    "ProvisionedThroughputExceededException",
+    "ThrottlingException",
+    "RequestLimitExceeded",
+}
+BOARD_KEY = "board"
+
+
+@asynccontextmanager
+async def translate(what: str) -> AsyncIterator[None]:
+    """Turn SDK exceptions into the store's error tree, keeping the cause and AWS code."""
+    try:
+        yield
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code")
+        if code == "ConditionalCheckFailedException":
+            raise AlreadyDone(what) from exc
+        raise StoreError(f"{what} failed: {exc}", code) from exc
+    except _UNREACHABLE as exc:
+        raise StoreUnavailable(f"{what}: DynamoDB unreachable: {exc}") from exc
+    except (BotoCoreError, OSError) as exc:
+        raise StoreUnavailable(f"{what}: {exc}") from exc
+
+
+def tick_range(start: float, end: float) -> tuple[int, int]:
+    """Integer tick bounds of `start < t <= end`, for a BETWEEN condition."""
+    return math.floor(start) + 1, math.floor(end)
+
+
+class Store:
+    def __init__(self, client: DynamoDBClient, settings: Settings) -> None:
+        self.client = client
+        self.settings = settings
+        self.points_table = settings.table(POINTS)
+        self.alerts_table = settings.table(ALERTS)
+        self.meta_table = settings.table(META)
+
+    async def ping(self) -> None:
+        async with translate("DescribeTable"):
+            await self.client.describe_table(TableName=self.points_table)
+
+    # -- points -------------------------------------------------------------------------------
+    async def put_points(self, points: Sequence[Point]) -> int:
+        """Write points (a re-written tick overwrites); returns how many distinct points went."""
+        unique = {(p.market, p.t): p for p in points}  # one request may not name a key twice
+        items = [point_item(p, self.settings.retention) for p in unique.values()]
+        semaphore = asyncio.Semaphore(WRITE_CONCURRENCY)
+
+        async def write(chunk: list[Item]) -> None:
+            async with semaphore:
+                await self._batch_write(chunk)
+
+        async with asyncio.TaskGroup() as group:
+            for i in range(0, len(items), BATCH):
+                group.create_task(write(items[i : i + BATCH]))
+        return len(items)
+
+    async def _batch_write(self, items: list[Item]) -> None:
+        pending: dict[str, Any] = {self.points_table: [{"PutRequest": {"Item": i}} for i in items]}
+
+        async def attempt() -> None:
+            nonlocal pending
+            async with translate("BatchWriteItem"):
+                try:
+                    response = await self.client.batch_write_item(RequestItems=pending)
+                except ClientError as exc:
+                    if exc.response.get("Error", {}).get("Code") in _THROTTLED:
+                        raise Retry("throttled") from exc
+                    raise
+            pending = dict(response.get("UnprocessedItems") or {})
+            if pending:
+                left = sum(len(v) for v in pending.values())
+                raise Retry(f"{left} unprocessed item(s)")
+
+        try:
+            await retry(attempt, "BatchWriteItem", backoff=Backoff(base=0.05, cap=2), attempts=10)
+        except Exception as exc:
+            if isinstance(exc, StoreError):
+                raise
+            raise StoreError(str(exc), "UnprocessedItems") from exc
+
+    async def query_points(
+        self, market: Market, start: float, end: float, metric: Metric | None = None
+    ) -> list[Point]:
+        """Points with start < t <= end, oldest first, every page read."""
+        lo, hi = tick_range(start, end)
+        if lo > hi:
+            return []
+        request: dict[str, Any] = {
+            "TableName": self.points_table,
+            "KeyConditionExpression": "m = :m AND t BETWEEN :lo AND :hi",
+            "ExpressionAttributeValues": {
+                ":m": {"S": market.key},
+                ":lo": {"N": str(lo)},
+                ":hi": {"N": str(hi)},
+            },
+        }
+        if metric == "volume":
+            request["FilterExpression"] = "attribute_exists(v)"
+        points: list[Point] = []
+        async with translate("Query points"):
+            while True:
+                response = await self.client.query(**request)
+                points.extend(point_from_item(i) for i in response["Items"])
+                if "LastEvaluatedKey" not in response:
+                    return points
+                request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    async def latest_point(self, market: Market) -> Point | None:
+        async with translate("Query latest point"):
+            response = await self.client.query(
+                TableName=self.points_table,
+                KeyConditionExpression="m = :m",
+                ExpressionAttributeValues={":m": {"S": market.key}},
+                ScanIndexForward=False,
+                Limit=1,
+            )
+        items = response["Items"]
+        return point_from_item(items[0]) if items else None
+
+    async def get_point(self, market: Market, t: int) -> Point | None:
+        async with translate("GetItem point"):
+            response = await self.client.get_item(
+                TableName=self.points_table, Key=point_key(market, t), ConsistentRead=True
+            )
+        item = response.get("Item")
+        return point_from_item(item) if item else None
+
+    # -- alerts -------------------------------------------------------------------------------
+    async def put_alert(self, alert: Alert, pending: bool) -> None:
+        """Record an alert once; raises AlreadyDone if this point already alerted."""
+        async with translate(f"alert {alert.id}"):
+            await self.client.put_item(
+                TableName=self.alerts_table,
+                Item=alert_item(alert, pending),
+                # The id is the key: a redelivered stream record must not make a second alert.
+                ConditionExpression="attribute_not_exists(m)",
+            )
+
+    async def is_pending(self, alert: Alert) -> bool:
+        async with translate("GetItem alert"):
+            response = await self.client.get_item(
+                TableName=self.alerts_table,
+                Key=point_key(alert.market, alert.t),
+                ConsistentRead=True,
+            )
+        return "outbox" in response.get("Item", {})
+
+    async def mark_notified(self, alert: Alert) -> None:
+        async with translate("UpdateItem alert"):
+            await self.client.update_item(
+                TableName=self.alerts_table,
+                Key=point_key(alert.market, alert.t),
+                UpdateExpression="REMOVE outbox",
+            )
+
+    async def pending_alerts(self) -> list[Alert]:
+        async with translate("Query outbox"):
+            response = await self.client.query(
+                TableName=self.alerts_table,
+                IndexName=ALERTS_OUTBOX,
+                KeyConditionExpression="outbox = :p",
+                ExpressionAttributeValues={":p": {"S": "pending"}},
+            )
+        return [alert_from_item(i) for i in response["Items"]]
+
+    async def last_alert_time(self, market: Market) -> int | None:
+        async with translate("Query last alert"):
+            response = await self.client.query(
+                TableName=self.alerts_table,
+                KeyConditionExpression="m = :m",
+                ExpressionAttributeValues={":m": {"S": market.key}},
+                ScanIndexForward=False,
+                Limit=1,
+                ProjectionExpression="t",
+            )
+        items = response["Items"]
+        return int(items[0]["t"]["N"]) if items else None
+
+    async def list_alerts(
+        self,
+        exchange: str | None = None,
+        symbol: str | None = None,
+        since: float | None = None,
+        limit: int = 100,
+    ) -> list[Alert]:
+        """Newest first: one market's partition, or the by-time index filtered by exchange."""
+        values: dict[str, Any] = {":lo": {"N": str(math.floor(since or 0))}}
+        request: dict[str, Any] = {"TableName": self.alerts_table, "ScanIndexForward": False}
+        if exchange and symbol:
+            request["KeyConditionExpression"] = "m = :m AND t >= :lo"
+            values[":m"] = {"S": Market(exchange, symbol).key}
+        else:
+            request["IndexName"] = ALERTS_BY_TIME
+            request["KeyConditionExpression"] = "g = :g AND t >= :lo"
+            values[":g"] = {"S": "alert"}
+            if exchange or symbol:
+                prefix = f"{exchange}:" if exchange else ""
+                values[":f"] = {"S": f"{prefix}{symbol}" if symbol else prefix}
+                # Without both parts there is no key to ask for: filter the index by market.
+                request["FilterExpression"] = (
+                    "begins_with(m, :f)" if not symbol else "contains(m, :f)"
+                )
+        request["ExpressionAttributeValues"] = values
+        alerts: list[Alert] = []
+        async with translate("Query alerts"):
+            while len(alerts) < limit:
+                response = await self.client.query(**request)
+                found = [alert_from_item(i) for i in response["Items"]]
+                alerts.extend(a for a in found if symbol is None or a.market.symbol == symbol)
+                if "LastEvaluatedKey" not in response:
+                    break
+                request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        return alerts[:limit]
+
+    # -- meta: the board snapshot and heartbeats ------------------------------------------------
+    async def put_snapshot(self, snapshot: Snapshot, previous_parts: int) -> int:
+        parts = encode(snapshot)
+        writes: list[dict[str, Any]] = [
+            {
+                "Put": {
+                    "TableName": self.meta_table,
+                    "Item": {"k": {"S": BOARD_KEY}, "n": {"N": str(i)}, "b": {"B": body}},
+                }
+            }
+            for i, body in enumerate(parts)
+        ]
+        writes += [
+            {
+                "Delete": {
+                    "TableName": self.meta_table,
+                    "Key": {"k": {"S": BOARD_KEY}, "n": {"N": str(i)}},
+                }
+            }
+            for i in range(len(parts), previous_parts)
+        ]
+        async with translate("write board snapshot"):
+            if len(writes) == 1:
+                await self.client.put_item(**writes[0]["Put"])
+            else:
+                await self.client.transact_write_items(TransactItems=writes)  # type: ignore[arg-type]
+        return len(parts)
+
+    async def get_snapshot(self) -> Snapshot | None:
+        async with translate("read board snapshot"):
+            response = await self.client.query(
+                TableName=self.meta_table,
+                KeyConditionExpression="k = :k",
+                ExpressionAttributeValues={":k": {"S": BOARD_KEY}},
+                ConsistentRead=True,
+            )
+        return decode([bytes(i["b"]["B"]) for i in response["Items"]])
+
+    async def put_heartbeat(self, name: str, fields: dict[str, float | int | str]) -> None:
+        item: Item = {"k": {"S": f"heartbeat#{name}"}, "n": {"N": "0"}}
+        for key, value in fields.items():
+            item[key] = {"S": value} if isinstance(value, str) else {"N": repr(value)}
+        async with translate(f"heartbeat {name}"):
+            await self.client.put_item(TableName=self.meta_table, Item=item)
+
+    async def get_heartbeat(self, name: str) -> dict[str, float | str] | None:
+        async with translate(f"heartbeat {name}"):
+            response = await self.client.get_item(
+                TableName=self.meta_table, Key={"k": {"S": f"heartbeat#{name}"}, "n": {"N": "0"}}
+            )
+        item = response.get("Item")
+        if not item:
+            return None
+        return {
+            key: (float(value["N"]) if "N" in value else value["S"])
+            for key, value in item.items()
+            if key not in ("k", "n")
+        }

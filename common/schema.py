@@ -1,0 +1,145 @@
+"""Tables, keys and `tracker init-db`: create what is missing, enable TTL and Streams.
+
+    <prefix>-points  m (S, "exchange:symbol") + t (N, tick)  p, v, x (TTL)   Stream NEW_IMAGE
+    <prefix>-alerts  m (S) + t (N)  id, price, average, ratio, points, g, outbox
+                     GSI by-time: g + t (every alert, newest first)
+                     GSI outbox:  outbox + t (sparse: alerts whose notification is pending)
+    <prefix>-meta    k (S) + n (N)  board parts, heartbeats, shard leases and checkpoints
+
+docs/data-model.md maps every access pattern to the one request that serves it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+
+from common.settings import Settings
+
+if TYPE_CHECKING:
+    from types_aiobotocore_dynamodb import DynamoDBClient
+
+log = logging.getLogger(__name__)
+
+POINTS, ALERTS, META = "points", "alerts", "meta"
+TTL_ATTRIBUTE = "x"
+ALERTS_BY_TIME, ALERTS_OUTBOX = "by-time", "outbox"
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    name: str
+    keys: tuple[tuple[str, str], tuple[str, str]]  # (hash name, type), (range name, type)
+    indexes: tuple[tuple[str, str, str], ...] = ()  # (index name, hash attribute, range attribute)
+    stream: bool = False
+    ttl: bool = False
+    extra_attributes: dict[str, str] = field(default_factory=dict)
+
+    def create_request(self, table: str) -> dict[str, Any]:
+        attributes = dict(self.keys) | self.extra_attributes
+        request: dict[str, Any] = {
+            "TableName": table,
+            "BillingMode": "PAY_PER_REQUEST",
+            "KeySchema": [
+                {"AttributeName": self.keys[0][0], "KeyType": "HASH"},
+                {"AttributeName": self.keys[1][0], "KeyType": "RANGE"},
+            ],
+            "AttributeDefinitions": [
+                {"AttributeName": name, "AttributeType": kind} for name, kind in attributes.items()
+            ],
+        }
+        if self.indexes:
+            request["GlobalSecondaryIndexes"] = [
+                {
+                    "IndexName": index,
+                    "KeySchema": [
+                        {"AttributeName": hash_key, "KeyType": "HASH"},
+                        {"AttributeName": range_key, "KeyType": "RANGE"},
+                    ],
+                    "Projection": {"ProjectionType": "ALL"},
+                }
+                for index, hash_key, range_key in self.indexes
+            ]
+        if self.stream:
+            request["StreamSpecification"] = {"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"}
+        return request
+
+
+TABLES = (
+    TableSpec(POINTS, (("m", "S"), ("t", "N")), stream=True, ttl=True),
+    TableSpec(
+        ALERTS,
+        (("m", "S"), ("t", "N")),
+        indexes=((ALERTS_BY_TIME, "g", "t"), (ALERTS_OUTBOX, "outbox", "t")),
+        extra_attributes={"g": "S", "outbox": "S"},
+    ),
+    TableSpec(META, (("k", "S"), ("n", "N"))),
+)
+
+
+async def _describe(client: DynamoDBClient, table: str) -> dict[str, Any] | None:
+    try:
+        response = await client.describe_table(TableName=table)
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] == "ResourceNotFoundException":
+            return None
+        raise
+    return dict(response["Table"])
+
+
+async def _wait_active(client: DynamoDBClient, table: str, limit: float = 60) -> None:
+    deadline = time.monotonic() + limit
+    while True:
+        description = await _describe(client, table)
+        if description and description["TableStatus"] == "ACTIVE":
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"table {table} not ACTIVE after {limit:.0f} s")
+        await asyncio.sleep(0.2)
+
+
+async def init_db(client: DynamoDBClient, settings: Settings) -> list[str]:
+    """Create missing tables and turn on TTL/Streams; returns what was changed (empty: no-op)."""
+    changes: list[str] = []
+    for spec in TABLES:
+        table = settings.table(spec.name)
+        description = await _describe(client, table)
+        if description is None:
+            await client.create_table(**spec.create_request(table))
+            changes.append(f"created table {table}")
+        await _wait_active(client, table)
+        if spec.stream and description is not None:
+            stream = description.get("StreamSpecification") or {}
+            if not stream.get("StreamEnabled"):
+                await client.update_table(
+                    TableName=table,
+                    StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"},
+                )
+                changes.append(f"enabled the stream of {table}")
+                await _wait_active(client, table)
+        if spec.ttl:
+            ttl = await client.describe_time_to_live(TableName=table)
+            status = ttl["TimeToLiveDescription"].get("TimeToLiveStatus")
+            if status not in ("ENABLED", "ENABLING"):
+                await client.update_time_to_live(
+                    TableName=table,
+                    TimeToLiveSpecification={"Enabled": True, "AttributeName": TTL_ATTRIBUTE},
+                )
+                changes.append(f"enabled TTL on {table}.{TTL_ATTRIBUTE}")
+    for change in changes:
+        log.info("init-db: %s", change)
+    if not changes:
+        log.info("init-db: every table is present with TTL and Streams on; nothing to do")
+    return changes
+
+
+async def stream_arn(client: DynamoDBClient, settings: Settings) -> str:
+    description = await _describe(client, settings.table(POINTS))
+    if description is None or "LatestStreamArn" not in description:
+        raise RuntimeError(f"{settings.table(POINTS)} has no stream: run `tracker init-db`")
+    return str(description["LatestStreamArn"])

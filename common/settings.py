@@ -1,0 +1,96 @@
+"""One settings model for every process, read from the environment (see README and .env.example)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Self
+
+from pydantic import AliasChoices, Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+KNOWN_SOURCES = ("bitfinex", "cryptowatch")
+
+
+def _split(value: object) -> object:
+    """Accept a comma or space separated string for list settings."""
+    if isinstance(value, str):
+        return [part for part in value.replace(",", " ").split() if part]
+    return value
+
+
+class Settings(BaseSettings):
+    """Configuration of the fetcher, the service and the alerter.
+
+    Built in each `__main__` (or `create_app(settings)`), never at import time.
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix="TRACKER_", env_ignore_empty=True, extra="ignore", populate_by_name=True
+    )
+
+    # The SDK's own variables: no TRACKER_ prefix.
+    aws_endpoint_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("AWS_ENDPOINT_URL", "aws_endpoint_url")
+    )
+    aws_region: str = Field(
+        default="us-east-1",
+        validation_alias=AliasChoices("AWS_REGION", "AWS_DEFAULT_REGION", "aws_region"),
+    )
+    aws_access_key_id: str | None = Field(
+        default=None, validation_alias=AliasChoices("AWS_ACCESS_KEY_ID", "aws_access_key_id")
+    )
+    aws_secret_access_key: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("AWS_SECRET_ACCESS_KEY", "aws_secret_access_key"),
+    )
+
+    table_prefix: str = Field(default="tracker", pattern=r"^[A-Za-z0-9_.-]{1,200}$")
+    sources: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["bitfinex"])
+    bitfinex_url: str = "https://api-pub.bitfinex.com"
+    cryptowatch_url: str = "https://api.cryptowat.ch"
+    fetch_interval: int = Field(default=60, ge=1, le=3600)
+    retention: int = Field(default=604800, ge=60)
+    rank_window: int = Field(default=86400, ge=1)
+    alert_multiplier: float = Field(default=3.0, gt=0)
+    alert_window: int = Field(default=3600, ge=1)
+    alert_min_points: int | None = Field(default=None, ge=1)
+    alert_cooldown: int = Field(default=3600, ge=0)
+    notify_urls: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    # Points kept in memory while DynamoDB is unreachable, in ticks (default: one day).
+    buffer_ticks: int = Field(default=1440, ge=60)
+    log_level: str = "INFO"
+
+    _split_sources = field_validator("sources", "notify_urls", mode="before")(_split)
+
+    @field_validator("sources")
+    @classmethod
+    def _known_sources(cls, value: list[str]) -> list[str]:
+        unknown = [s for s in value if s not in KNOWN_SOURCES]
+        if unknown:
+            raise ValueError(f"unknown source(s) {unknown}; known: {', '.join(KNOWN_SOURCES)}")
+        if not value:
+            raise ValueError("at least one source is needed")
+        return value
+
+    @model_validator(mode="after")
+    def _coherent(self) -> Self:
+        if self.rank_window > self.retention:
+            raise ValueError("TRACKER_RANK_WINDOW cannot exceed TRACKER_RETENTION")
+        if self.alert_window > self.retention:
+            raise ValueError("TRACKER_ALERT_WINDOW cannot exceed TRACKER_RETENTION")
+        if self.aws_endpoint_url and not self.aws_access_key_id:
+            # DynamoDB Local accepts any credentials but the SDK insists on having some.
+            self.aws_access_key_id = "local"
+            self.aws_secret_access_key = self.aws_secret_access_key or "local"
+        return self
+
+    @property
+    def min_points(self) -> int:
+        """Fewest points in the alert window for a verdict: half the ticks it holds by default."""
+        if self.alert_min_points is not None:
+            return self.alert_min_points
+        return max(1, self.alert_window // self.fetch_interval // 2)
+
+    def table(self, name: str) -> str:
+        return f"{self.table_prefix}-{name}"

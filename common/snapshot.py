@@ -1,0 +1,83 @@
+"""The board snapshot: every market's latest point and window figures, as the service reads them.
+
+Written by the stream consumer after each batch, read by the service with one Query. Stored
+compressed in parts of at most `PART_ROWS` markets so that 10,000 markets stay under
+DynamoDB's 400 KB item limit; all parts are replaced in one transaction.
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from dataclasses import dataclass
+
+from common.models import METRICS, Market, Metric
+from common.stats import Summary
+from common.window import BoardRow
+
+PART_ROWS = 2000
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    window_end: int
+    rank_window: int
+    written_at: float
+    rows: tuple[BoardRow, ...]
+
+    @property
+    def window_start(self) -> int:
+        return self.window_end - self.rank_window
+
+    @property
+    def version(self) -> str:
+        return f"{self.window_end}-{self.written_at:.6f}"
+
+    def by_market(self) -> dict[Market, BoardRow]:
+        return {row.market: row for row in self.rows}
+
+
+def _row(row: BoardRow) -> list[object]:
+    figures: list[object] = []
+    for metric in METRICS:
+        s = row.stats[metric]
+        figures += [s.count, s.mean, s.stdev]
+    return [row.market.exchange, row.market.symbol, row.t, row.price, row.volume, *figures]
+
+
+def _unrow(raw: list[object]) -> BoardRow:
+    exchange, symbol, t, price, volume, *figures = raw
+    stats: dict[Metric, Summary] = {}
+    for i, metric in enumerate(METRICS):
+        count, mean, stdev = figures[3 * i : 3 * i + 3]
+        stats[metric] = Summary(int(count), mean, stdev)  # type: ignore[call-overload, arg-type]
+    return BoardRow(Market(str(exchange), str(symbol)), int(t), float(price), volume, stats)  # type: ignore[call-overload, arg-type]
+
+
+def encode(snapshot: Snapshot) -> list[bytes]:
+    """Compressed JSON parts; part 0 carries the header."""
+    rows = [_row(r) for r in snapshot.rows] or [[]]
+    chunks = [rows[i : i + PART_ROWS] for i in range(0, len(rows), PART_ROWS)]
+    header = {
+        "window_end": snapshot.window_end,
+        "rank_window": snapshot.rank_window,
+        "written_at": snapshot.written_at,
+        "parts": len(chunks),
+    }
+    parts = []
+    for i, chunk in enumerate(chunks):
+        body = {"rows": [r for r in chunk if r]} | (header if i == 0 else {})
+        parts.append(zlib.compress(json.dumps(body, separators=(",", ":")).encode(), 6))
+    return parts
+
+
+def decode(parts: list[bytes]) -> Snapshot | None:
+    """The snapshot, or None when the parts are missing or from different writes."""
+    if not parts:
+        return None
+    bodies = [json.loads(zlib.decompress(p)) for p in parts]
+    header = bodies[0]
+    if header.get("parts") != len(bodies):
+        return None
+    rows = tuple(_unrow(raw) for body in bodies for raw in body["rows"])
+    return Snapshot(header["window_end"], header["rank_window"], header["written_at"], rows)

@@ -1,0 +1,55 @@
+"""One real DynamoDB Local per session → settings → a clean table prefix per test."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from common import dynamodb_local
+from common.aws import dynamodb
+from common.db import Store
+from common.schema import init_db
+from common.settings import Settings
+
+DATA = Path(__file__).parent / "data"
+
+
+def load(source: str, name: str) -> Any:
+    """A recorded payload from tests/data/<source>/<name>.json."""
+    return json.loads((DATA / source / f"{name}.json").read_text())
+
+
+@pytest.fixture(scope="session")
+def dynamodb_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    port = dynamodb_local.free_port()
+    log = tmp_path_factory.mktemp("ddb") / "dynamodb-local.log"
+    process = dynamodb_local.start(port, None, log)
+    yield f"http://127.0.0.1:{port}"
+    process.terminate()
+    process.wait(10)
+
+
+def make_settings(dynamodb_url: str, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "aws_endpoint_url": dynamodb_url,
+        "table_prefix": f"t{uuid.uuid4().hex[:12]}",
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+@pytest.fixture
+def settings(dynamodb_url: str) -> Settings:
+    return make_settings(dynamodb_url)
+
+
+@pytest.fixture
+async def store(settings: Settings) -> AsyncIterator[Store]:
+    async with dynamodb(settings) as client:
+        await init_db(client, settings)
+        yield Store(client, settings)

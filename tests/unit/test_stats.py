@@ -1,0 +1,110 @@
+"""Window math against naive references (`statistics`), property-tested with hypothesis."""
+
+from __future__ import annotations
+
+import math
+import statistics
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from common.models import Market, Point
+from common.stats import RunningStats, competition_rank, summarize
+from common.window import Board, Series
+
+# Prices at every scale a real feed shows: JPY pairs near 1.6e7, meme coins near 1e-8.
+scale = st.sampled_from([1e-8, 1e-3, 1.0, 4e4, 1.6e7])
+noise = st.lists(st.floats(-0.05, 0.05), min_size=2, max_size=200)
+
+
+def close(a: float, b: float) -> bool:
+    return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12 * max(abs(a), abs(b), 1e-300))
+
+
+@given(scale, noise)
+def test_summarize_matches_statistics(level: float, moves: list[float]) -> None:
+    """Two-pass mean and sample stdev equal statistics.mean/stdev at every price scale."""
+    values = [level * (1 + m) for m in moves]
+    s = summarize(values)
+    assert s.count == len(values)
+    assert s.mean is not None and s.stdev is not None
+    assert close(s.mean, statistics.fmean(values))
+    assert close(s.stdev, statistics.stdev(values))
+
+
+@given(scale, noise, st.integers(0, 10_000))
+def test_running_stats_track_a_sliding_window(level: float, moves: list[float], seed: int) -> None:
+    """Values entering and leaving keep the running stdev equal to a recomputation."""
+    values = [level * (1 + m) for m in moves]
+    running = RunningStats()
+    window: list[float] = []
+    for i, v in enumerate(values):
+        running.add(v)
+        window.append(v)
+        if (i + seed) % 3 == 0 and len(window) > 2:
+            running.remove(window.pop(0))
+        if running.needs_recentre():
+            running.recentre(window)
+    s = running.summary()
+    assert s.count == len(window)
+    assert s.mean is not None and close(s.mean, statistics.fmean(window))
+    if len(window) >= 2:
+        assert s.stdev is not None
+        assert math.isclose(s.stdev, statistics.stdev(window), rel_tol=1e-7, abs_tol=level * 1e-12)
+
+
+def test_jpy_scale_prices_keep_their_variance() -> None:
+    """A naive sum of squares loses a 1-yen stdev at 1.6e7; the shifted sums do not."""
+    values = [16_000_000.0 + (i % 3) for i in range(1440)]
+    running = RunningStats()
+    for v in values:
+        running.add(v)
+    assert running.summary().stdev == pytest.approx(statistics.stdev(values), rel=1e-9)
+
+
+def test_fewer_than_two_points_have_no_stdev() -> None:
+    """One point has a mean but no sample stdev; none has neither."""
+    assert summarize([]).mean is None
+    assert summarize([5.0]).stdev is None and summarize([5.0]).mean == 5.0
+
+
+@given(st.lists(st.integers(0, 5), max_size=30))
+def test_competition_rank_shares_ranks_on_ties(scores: list[int]) -> None:
+    """Rank = 1 + number of strictly larger scores (1, 2, 2, 4), largest first."""
+    ranked = competition_rank([(i, float(s)) for i, s in enumerate(scores)])
+    assert [r[1] for r in ranked] == sorted(map(float, scores), reverse=True)
+    for _key, score, rank in ranked:
+        assert rank == 1 + sum(1 for s in scores if s > score)
+
+
+@settings(max_examples=50)
+@given(st.lists(st.tuples(st.integers(0, 300), st.floats(1, 2)), min_size=1, max_size=300))
+def test_board_window_equals_reference(writes: list[tuple[int, float]]) -> None:
+    """After any order of writes and rewrites, each market's figures equal a recomputation
+    over exactly its points with window_end - rank_window < t <= window_end."""
+    board = Board(rank_window=600)
+    stored: dict[tuple[Market, int], float] = {}
+    for i, (minute, price) in enumerate(writes):
+        market = Market("x", f"m{i % 3}")
+        t = minute * 60
+        board.apply(Point(market, t, price, None))
+        stored[(market, t)] = price
+    end = max(t for (_, t) in stored)
+    for row in board.rows():
+        values = [p for (m, t), p in sorted(stored.items()) if m == row.market and end - 600 < t]
+        s = row.stats["price"]
+        assert s.count == len(values)
+        if len(values) >= 2:
+            assert s.stdev is not None and math.isclose(
+                s.stdev, statistics.stdev(values), rel_tol=1e-9, abs_tol=1e-12
+            )
+    assert board.window_end == end
+
+
+def test_series_between_is_half_open() -> None:
+    """between(lo, hi) returns values with lo <= t < hi (the alert window's shape)."""
+    series = Series()
+    for t in range(0, 600, 60):
+        series.upsert(t, float(t))
+    assert series.between(60, 240) == [60.0, 120.0, 180.0]
