@@ -86,9 +86,14 @@ class Store:
             async with semaphore:
                 await self._batch_write(chunk)
 
-        async with asyncio.TaskGroup() as group:
-            for i in range(0, len(items), BATCH):
-                group.create_task(write(items[i : i + BATCH]))
+        try:
+            async with asyncio.TaskGroup() as group:
+                for i in range(0, len(items), BATCH):
+                    group.create_task(write(items[i : i + BATCH]))
+        except ExceptionGroup as failed:
+            # The first failure cancelled the other chunks; the caller re-writes the whole
+            # batch later, which is safe because a re-written point overwrites itself.
+            raise failed.exceptions[0] from None
         return len(items)
 
     async def _batch_write(self, items: list[Item]) -> None:

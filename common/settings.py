@@ -48,6 +48,8 @@ class Settings(BaseSettings):
     bitfinex_url: str = "https://api-pub.bitfinex.com"
     cryptowatch_url: str = "https://api.cryptowat.ch"
     fetch_interval: int = Field(default=60, ge=1, le=3600)
+    # Seconds one HTTP request to an exchange may take before it is retried.
+    fetch_timeout: float = Field(default=10.0, gt=0)
     retention: int = Field(default=604800, ge=60)
     rank_window: int = Field(default=86400, ge=1)
     alert_multiplier: float = Field(default=3.0, gt=0)

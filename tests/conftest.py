@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -53,3 +54,27 @@ async def store(settings: Settings) -> AsyncIterator[Store]:
     async with dynamodb(settings) as client:
         await init_db(client, settings)
         yield Store(client, settings)
+
+
+@asynccontextmanager
+async def running_demo(pairs: int = 300) -> AsyncIterator[tuple[Any, str]]:
+    """The demo exchange in-process on a free port: (DemoExchange, base URL)."""
+    from aiohttp import web
+
+    from demo.exchange import DemoExchange, make_app
+
+    exchange = DemoExchange(pairs=pairs, seed=7, timeout_seconds=3.0)
+    runner = web.AppRunner(make_app(exchange), access_log=None)
+    await runner.setup()
+    port = dynamodb_local.free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        yield exchange, f"http://127.0.0.1:{port}"
+    finally:
+        await runner.cleanup()
+
+
+@pytest.fixture
+async def demo() -> AsyncIterator[tuple[Any, str]]:
+    async with running_demo() as running:
+        yield running

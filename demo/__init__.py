@@ -1,0 +1,1 @@
+"""The offline demo exchange, for `make demo` and the tests."""

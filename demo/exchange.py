@@ -1,0 +1,280 @@
+"""A fake exchange that speaks Bitfinex v2 and Cryptowatch REST, with faults on demand.
+
+Every answer moves each market one step of a random walk. Control endpoints (JSON):
+    POST /control/price  {"exchange": "bitfinex", "symbol": "btcusd", "price": 1.0}  next price once
+    POST /control/fault  {"source": "bitfinex"|"cryptowatch", "kind": K, "times": 1}
+         K: 429, 429-retry-after, 500, 502, 503, html, timeout, truncated, bad-rows,
+            zero-price, drop-pair, new-pair (the last two take "symbol")
+    POST /control/volatility {"volatility": 0.0}
+    GET  /control/served   the last answer of each route, as served
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from demo.markets import FUNDING, Walk, bitfinex_symbol, bitfinex_universe, cryptowatch_universe
+
+log = logging.getLogger(__name__)
+
+HTML_ERROR = (
+    b"<!DOCTYPE html><html><head><title>502 Bad Gateway</title></head>"
+    b"<body>cloudflare</body></html>"
+)
+FAULTS = {
+    "429",
+    "429-retry-after",
+    "500",
+    "502",
+    "503",
+    "html",
+    "timeout",
+    "truncated",
+    "bad-rows",
+    "zero-price",
+    "drop-pair",
+    "new-pair",
+}
+
+
+@dataclass
+class DemoExchange:
+    pairs: int = 300
+    seed: int = 1
+    volatility: float = 0.002
+    timeout_seconds: float = 30.0
+    rng: random.Random = field(init=False)
+    bitfinex: dict[str, Walk] = field(init=False)
+    cryptowatch: dict[str, Walk] = field(init=False)
+    faults: dict[str, deque[str]] = field(
+        default_factory=lambda: {"bitfinex": deque(), "cryptowatch": deque()}
+    )
+    next_price: dict[str, float] = field(default_factory=dict)
+    served: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.rng = random.Random(self.seed)
+        self.bitfinex = bitfinex_universe(self.pairs, self.rng)
+        self.cryptowatch = cryptowatch_universe(self.rng)
+
+    # -- answers ------------------------------------------------------------------------------
+    def _price(self, key: str, walk: Walk) -> float:
+        walk.step(self.rng, self.volatility)
+        spike = self.next_price.pop(key, None)
+        return spike if spike is not None else walk.level
+
+    def tickers(self, fault: str | None) -> list[list[Any]]:
+        rows: list[list[Any]] = []
+        for symbol, walk in self.bitfinex.items():
+            last = self._price(symbol, walk)
+            spread = last * 0.0005
+            rows.append(
+                [
+                    symbol,
+                    last - spread,
+                    12.5,
+                    last + spread,
+                    9.1,
+                    last * 0.01,
+                    0.01,
+                    last,
+                    walk.volume,
+                    last * 1.02,
+                    last * 0.98,
+                ]
+            )
+        if fault == "zero-price" and rows:
+            rows[0][7] = 0
+        if fault == "bad-rows":
+            rows.insert(1, ["tNULLUSD", None, None, None, None, None, None, None, None, None, None])
+            rows.insert(3, ["tSHORTUSD", 1.0, 2.0])
+            rows.insert(5, "garbage")  # type: ignore[arg-type]  # a malformed row on purpose
+        for i, funding in enumerate(FUNDING):
+            rows.append(
+                [
+                    funding,
+                    0.0002,
+                    0.00019,
+                    30,
+                    1e6,
+                    0.0002,
+                    2,
+                    5e5,
+                    0.0,
+                    0.0,
+                    0.0002,
+                    1e7,
+                    0.0003,
+                    0.0001,
+                    None,
+                    None,
+                    1e6 + i,
+                ]
+            )
+        return rows
+
+    def prices(self, fault: str | None) -> dict[str, Any]:
+        result: dict[str, float] = {}
+        for key, walk in self.cryptowatch.items():
+            result[f"market:{key}"] = self._price(f"cw:{key}", walk)
+        if fault == "zero-price" and result:
+            result[next(iter(result))] = 0
+        result["index:kraken-futures:fi_xbtusd_180615"] = 6432.1
+        return {"result": result, "allowance": {"cost": 0.015, "remaining": 9.985, "upgrade": "x"}}
+
+    def summaries(self) -> dict[str, Any]:
+        result = {
+            key: {
+                "price": {
+                    "last": w.level,
+                    "high": w.level * 1.02,
+                    "low": w.level * 0.98,
+                    "change": {"percentage": 0.01, "absolute": w.level * 0.01},
+                },
+                "volume": w.volume,
+                "volumeQuote": w.volume * w.level,
+            }
+            for key, w in self.cryptowatch.items()
+        }
+        return {"result": result, "allowance": {"cost": 16767, "remaining": 1999983233}}
+
+    # -- control ------------------------------------------------------------------------------
+    def set_price(self, exchange: str, symbol: str, price: float) -> str:
+        if exchange == "bitfinex":
+            key = next((s for s in self.bitfinex if s[1:].lower() == symbol), None)
+        else:
+            key = f"cw:{exchange}:{symbol}" if f"{exchange}:{symbol}" in self.cryptowatch else None
+        if key is None:
+            raise KeyError(f"{exchange}:{symbol}")
+        self.next_price[key] = price
+        return key
+
+    def add_fault(self, source: str, kind: str, times: int, symbol: str | None) -> None:
+        if kind not in FAULTS or source not in self.faults:
+            raise ValueError(f"unknown fault {kind!r} or source {source!r}")
+        if kind == "drop-pair":
+            self.bitfinex.pop(_bitfinex_key(self.bitfinex, symbol or ""), None)
+        elif kind == "new-pair":
+            base, _, quote = (symbol or "newusd").upper().partition(":")
+            name = bitfinex_symbol(base, quote) if quote else f"t{base}"
+            self.bitfinex[name] = Walk(1.0, 100.0)
+        else:
+            self.faults[source].extend([kind] * times)
+
+
+def _bitfinex_key(walks: dict[str, Walk], symbol: str) -> str:
+    return next((s for s in walks if s[1:].lower() == symbol), "")
+
+
+def make_app(exchange: DemoExchange) -> web.Application:
+    async def faulty(source: str, route: str, answer: Any) -> web.Response:
+        queue = exchange.faults[source]
+        fault = queue.popleft() if queue else None
+        if fault in ("429", "429-retry-after"):
+            headers = {"Retry-After": "1"} if fault == "429-retry-after" else {}
+            error = (
+                {"error": "ERR_RATE_LIMIT"}
+                if source == "bitfinex"
+                else {"error": "Out of allowance"}
+            )
+            return web.json_response(error, status=429, headers=headers)
+        if fault in ("500", "502", "503"):
+            return web.json_response(["error", 10020, "symbol: invalid"], status=int(fault))
+        if fault == "html":
+            return web.Response(body=HTML_ERROR, status=200, content_type="text/html")
+        if fault == "timeout":
+            # Hang past the client's timeout; the client is gone by then, so serve nothing.
+            await asyncio.sleep(exchange.timeout_seconds)
+            return web.Response(status=504)
+        body = answer(fault)
+        exchange.served[route] = body
+        text = json.dumps(body).encode()
+        if fault == "truncated":
+            text = text[: len(text) // 2]
+        return web.Response(body=text, content_type="application/json")
+
+    async def tickers(request: web.Request) -> web.Response:
+        wanted = request.query.get("symbols", "ALL")
+        if wanted != "ALL":
+            names = set(wanted.split(","))
+            return web.json_response([r for r in exchange.tickers(None) if r[0] in names])
+        return await faulty("bitfinex", "tickers", exchange.tickers)
+
+    async def status(_: web.Request) -> web.Response:
+        return web.json_response([1])
+
+    async def pair_list(_: web.Request) -> web.Response:
+        return web.json_response([[s[1:] for s in exchange.bitfinex]])
+
+    async def prices(_: web.Request) -> web.Response:
+        return await faulty("cryptowatch", "prices", exchange.prices)
+
+    async def summaries(_: web.Request) -> web.Response:
+        exchange.served["summaries"] = answer = exchange.summaries()
+        return web.json_response(answer)
+
+    async def control_price(request: web.Request) -> web.Response:
+        body = await request.json()
+        try:
+            key = exchange.set_price(
+                body.get("exchange", "bitfinex"), body["symbol"], float(body["price"])
+            )
+        except KeyError as exc:
+            return web.json_response({"error": f"unknown market {exc}"}, status=404)
+        return web.json_response({"ok": True, "key": key})
+
+    async def control_fault(request: web.Request) -> web.Response:
+        body = await request.json()
+        try:
+            exchange.add_fault(
+                body.get("source", "bitfinex"),
+                body["kind"],
+                int(body.get("times", 1)),
+                body.get("symbol"),
+            )
+        except ValueError as exc:
+            return web.json_response({"error": str(exc)}, status=400)
+        return web.json_response({"ok": True})
+
+    async def control_volatility(request: web.Request) -> web.Response:
+        exchange.volatility = float((await request.json())["volatility"])
+        return web.json_response({"ok": True})
+
+    async def served(_: web.Request) -> web.Response:
+        return web.json_response(exchange.served)
+
+    async def not_found(_: web.Request) -> web.Response:
+        return web.json_response({"error": "Route not found"}, status=404)
+
+    app = web.Application()
+    app.router.add_get("/v2/tickers", tickers)
+    app.router.add_get("/v2/platform/status", status)
+    app.router.add_get("/v2/conf/pub:list:pair:exchange", pair_list)
+    app.router.add_get("/markets/prices", prices)
+    app.router.add_get("/markets/summaries", summaries)
+    app.router.add_post("/control/price", control_price)
+    app.router.add_post("/control/fault", control_fault)
+    app.router.add_post("/control/volatility", control_volatility)
+    app.router.add_get("/control/served", served)
+    app.router.add_route("*", "/{tail:.*}", not_found)
+    return app
+
+
+def serve(host: str, port: int, pairs: int = 300, seed: int = 1) -> None:
+    exchange = DemoExchange(pairs=pairs, seed=seed)
+    log.info(
+        "demo exchange: %d Bitfinex pairs, %d Cryptowatch markets on http://%s:%d",
+        len(exchange.bitfinex),
+        len(exchange.cryptowatch),
+        host,
+        port,
+    )
+    web.run_app(make_app(exchange), host=host, port=port, print=None, access_log=None)

@@ -1,0 +1,122 @@
+"""The demo exchange's universe: realistic pairs, levels and the walks that move them."""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass
+
+# Base assets and their USD level; long names get Bitfinex's colon form (tDOGE:USD).
+BASES = {
+    "BTC": 40_000.0,
+    "ETH": 2_500.0,
+    "XRP": 0.6,
+    "LTC": 70.0,
+    "EOS": 0.8,
+    "BCH": 240.0,
+    "ETC": 18.0,
+    "ZEC": 25.0,
+    "XMR": 160.0,
+    "NEO": 12.0,
+    "OMG": 0.7,
+    "TRX": 0.1,
+    "ADA": 0.45,
+    "SOL": 100.0,
+    "DOT": 6.0,
+    "UNI": 6.5,
+    "XLM": 0.12,
+    "FIL": 5.0,
+    "ATO": 9.0,
+    "AAVE": 95.0,
+    "AVAX": 35.0,
+    "DOGE": 0.08,
+    "MATIC": 0.8,
+    "SHIB": 0.00001,
+    "LINK": 14.0,
+    "NEAR": 3.0,
+    "APT": 8.0,
+    "ARB": 1.1,
+    "SUSHI": 1.0,
+    "COMP": 55.0,
+    "CRV": 0.5,
+    "YFI": 7_000.0,
+    "TESTBTC": 40_000.0,
+    "PEPE": 0.0000012,
+    "BONK": 0.000015,
+    "ALGO": 0.18,
+    "EGLD": 45.0,
+    "ICP": 9.0,
+    "INJ": 25.0,
+    "KSM": 30.0,
+    "LUNA": 0.6,
+    "MKR": 1_500.0,
+    "QTUM": 3.0,
+    "SAND": 0.45,
+    "SNX": 3.0,
+    "STX": 1.6,
+    "SUI": 1.2,
+    "TON": 2.3,
+    "VET": 0.03,
+    "WAVES": 2.0,
+    "XTZ": 0.9,
+    "ZRX": 0.35,
+    "GRT": 0.2,
+    "HBAR": 0.08,
+    "IOTA": 0.25,
+    "JASMY": 0.005,
+    "LDO": 2.2,
+    "MANA": 0.45,
+    "OP": 2.5,
+    "RUNE": 4.5,
+    "SEI": 0.5,
+    "TIA": 10.0,
+    "TRB": 90.0,
+    "UMA": 2.5,
+    "WOO": 0.3,
+    "XDC": 0.05,
+    "ZIL": 0.02,
+    "FTM": 0.4,
+    "GALA": 0.03,
+}
+QUOTES = {"USD": 1.0, "UST": 1.0, "EUR": 0.92, "GBP": 0.79, "JPY": 150.0, "BTC": 1 / 40_000.0}
+FUNDING = ["fUSD", "fUST", "fBTC", "fETH", "fEUR", "fJPY", "fGBP", "fEOS", "fXRP", "fLTC"]
+CRYPTOWATCH_EXCHANGES = ["kraken", "coinbase-pro", "binance", "bitstamp", "bitfinex"]
+
+
+def bitfinex_symbol(base: str, quote: str) -> str:
+    """`tBTCUSD`, or `tDOGE:USD` when a side is longer than three letters."""
+    sep = ":" if len(base) > 3 or len(quote) > 3 else ""
+    if base == "TESTBTC":
+        quote = "TESTUSD"
+        sep = ":"
+    return f"t{base}{sep}{quote}"
+
+
+@dataclass
+class Walk:
+    level: float
+    volume: float
+
+    def step(self, rng: random.Random, volatility: float) -> None:
+        self.level *= math.exp(rng.gauss(0, volatility))
+        self.volume = max(0.0, self.volume * math.exp(rng.gauss(0, 0.01)))
+
+
+def bitfinex_universe(pairs: int, rng: random.Random) -> dict[str, Walk]:
+    walks: dict[str, Walk] = {}
+    for quote, rate in QUOTES.items():
+        for base, usd in BASES.items():
+            if base == quote or len(walks) >= pairs:
+                continue
+            symbol = bitfinex_symbol(base, quote)
+            walks.setdefault(symbol, Walk(usd * rate, rng.uniform(10, 100_000)))
+    return walks
+
+
+def cryptowatch_universe(rng: random.Random, per_exchange: int = 30) -> dict[str, Walk]:
+    walks: dict[str, Walk] = {}
+    for exchange in CRYPTOWATCH_EXCHANGES:
+        for base in list(BASES)[:per_exchange]:
+            pair = f"{base.lower()}usd"
+            walks[f"{exchange}:{pair}"] = Walk(BASES[base], rng.uniform(10, 100_000))
+    return walks

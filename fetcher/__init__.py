@@ -1,0 +1,1 @@
+"""The fetcher: every market of every enabled source, each tick, into DynamoDB."""

@@ -1,0 +1,167 @@
+"""The fetcher's lifecycle: each tick, every source concurrently, then a heartbeat."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+import aiohttp
+
+from common.db import Store
+from common.errors import StoreError
+from common.models import Point
+from common.retry import GaveUp
+from common.settings import Settings
+from fetcher.http import SourceError, get_json
+from fetcher.ingest import Batch, Ingest
+from fetcher.schedule import ticks
+from fetcher.sources import Source
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class SourceFigures:
+    fetched: int = 0  # markets in the last good answer
+    skipped: int = 0  # rows skipped in the last answer
+    failures: int = 0  # ticks this source could not fetch, since start
+
+
+@dataclass
+class Figures:
+    ticks: int = 0
+    missed: int = 0
+    last_duration: float = 0.0
+    sources: dict[str, SourceFigures] = field(default_factory=dict)
+
+
+class Fetcher:
+    def __init__(
+        self, settings: Settings, store: Store, http: aiohttp.ClientSession, sources: list[Source]
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.http = http
+        self.sources = sources
+        self.ingest = Ingest(store, max_batches=settings.buffer_ticks * len(sources))
+        self.figures = Figures(sources={s.id: SourceFigures() for s in sources})
+
+    async def run_tick(self, t: int) -> bool:
+        """Fetch tick `t` from every source and queue its points; True if every source answered."""
+        started = time.monotonic()
+        # Leave a little of the interval for the write: never overrun the next tick.
+        budget = (
+            t
+            + self.settings.fetch_interval
+            - time.time()
+            - min(1.0, 0.1 * self.settings.fetch_interval)
+        )
+        deadline = started + max(budget, 0.5)
+        results = await asyncio.gather(*(self._source_tick(s, t, deadline) for s in self.sources))
+        self.figures.ticks += 1
+        self.figures.last_duration = time.monotonic() - started
+        log.info(
+            "tick %d done in %.2f s: %s; buffer %d point(s)",
+            t,
+            self.figures.last_duration,
+            ", ".join(f"{s.id} {self.figures.sources[s.id].fetched}" for s in self.sources),
+            self.ingest.depth,
+        )
+        return all(results)
+
+    async def _source_tick(self, source: Source, t: int, deadline: float) -> bool:
+        figures = self.figures.sources[source.id]
+        try:
+            payload = await source.fetch(
+                lambda path: get_json(
+                    self.http, source.base_url + path, deadline, self.settings.fetch_timeout
+                )
+            )
+            parsed = source.parse(payload)
+        except (GaveUp, SourceError) as exc:
+            figures.failures += 1
+            log.error(
+                "%s: tick %d not fetched: %s; next try at tick %d",
+                source.id,
+                t,
+                exc,
+                t + self.settings.fetch_interval,
+            )
+            return False
+        except Exception:
+            figures.failures += 1
+            log.exception("%s: tick %d failed unexpectedly; next try next tick", source.id, t)
+            return False
+        figures.fetched = len(parsed.quotes)
+        figures.skipped = sum(parsed.skipped.values())
+        if parsed.skipped:
+            reasons = ", ".join(f"{n} {why}" for why, n in Counter(parsed.skipped).most_common())
+            log.warning("%s: tick %d: skipped %s", source.id, t, reasons)
+        points = [Point(q.market, t, q.price, q.volume) for q in parsed.quotes]
+        self.ingest.submit(Batch(source.id, t, points))
+        return True
+
+    async def fetch_once(self, t: int) -> bool:
+        """`fetch --once`: one tick, written before returning; True when all of it is stored."""
+        fetched = await self.run_tick(t)
+        return await self.ingest.drain() and fetched
+
+    async def heartbeat(self) -> None:
+        fields: dict[str, float | int | str] = {
+            "at": time.time(),
+            "newest_tick": self.ingest.newest_written,
+            "ticks": self.figures.ticks,
+            "missed_ticks": self.figures.missed,
+            "tick_seconds": round(self.figures.last_duration, 4),
+            "buffer_points": self.ingest.depth,
+            "dropped_points": self.ingest.dropped_points,
+            "written_points": self.ingest.written_points,
+        }
+        for name, f in self.figures.sources.items():
+            fields |= {
+                f"{name}.fetched": f.fetched,
+                f"{name}.skipped": f.skipped,
+                f"{name}.failures": f.failures,
+            }
+        try:
+            await self.store.put_heartbeat("fetcher", fields)
+        except StoreError as exc:
+            log.debug("heartbeat not written: %s", exc)
+
+    async def main(self, stop: asyncio.Event) -> None:
+        log.info(
+            "fetching %s every %d s",
+            ", ".join(s.id for s in self.sources),
+            self.settings.fetch_interval,
+        )
+        writer = asyncio.create_task(self.ingest.run(stop))
+        heartbeat: asyncio.Task[None] | None = None
+        try:
+            async for tick in ticks(self.settings.fetch_interval, stop):
+                self.figures.missed += tick.missed
+                await self.run_tick(tick.t)
+                # Never let a slow or absent DynamoDB hold up the schedule.
+                if heartbeat is None or heartbeat.done():
+                    heartbeat = asyncio.create_task(self.heartbeat())
+        finally:
+            stop.set()
+            self.ingest.wake()
+            await writer
+            if heartbeat:
+                await heartbeat
+
+    async def close(self, grace: float = 10.0) -> None:
+        """Flush what is buffered, within `grace` seconds; say what could not be written."""
+        if not self.ingest.buffer:
+            return
+        log.info("flushing %d buffered point(s) before exit", self.ingest.depth)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.ingest.drain(), grace)
+        if self.ingest.buffer:
+            log.error(
+                "exiting with %d point(s) not written (DynamoDB unreachable)", self.ingest.depth
+            )
