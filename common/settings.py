@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from typing import Annotated, Self
 
 from pydantic import AliasChoices, Field, field_validator, model_validator
@@ -62,6 +63,9 @@ class Settings(BaseSettings):
     # Points kept in memory while DynamoDB is unreachable, in ticks (default: one day).
     buffer_ticks: int = Field(default=1440, ge=60)
     log_level: str = "INFO"
+    # Names this process's stream leases: a restarted alerter with the same id resumes its
+    # shards at once; replicas need distinct ids (the container's hostname by default).
+    worker_id: str = Field(default_factory=socket.gethostname)
 
     _split_sources = field_validator("sources", "notify_urls", mode="before")(_split)
 

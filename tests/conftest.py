@@ -78,3 +78,43 @@ async def running_demo(pairs: int = 300) -> AsyncIterator[tuple[Any, str]]:
 async def demo() -> AsyncIterator[tuple[Any, str]]:
     async with running_demo() as running:
         yield running
+
+
+@asynccontextmanager
+async def webhook_receiver() -> AsyncIterator[tuple[list[dict[str, Any]], str]]:
+    """A local HTTP endpoint recording every JSON POST: (bodies, apprise json:// URL)."""
+    from aiohttp import web
+
+    received: list[dict[str, Any]] = []
+
+    async def hook(request: web.Request) -> web.Response:
+        received.append(await request.json())
+        return web.json_response({"ok": True})
+
+    app = web.Application()
+    app.router.add_post("/hook", hook)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    port = dynamodb_local.free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        yield received, f"json://127.0.0.1:{port}/hook"
+    finally:
+        await runner.cleanup()
+
+
+async def wait_for(condition: Any, timeout: float, what: str = "condition") -> None:
+    """Poll `condition` (sync or async) until true; fail with `what` after `timeout` seconds."""
+    import asyncio
+    import inspect
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if inspect.isawaitable(value):
+            value = await value
+        if value:
+            return
+        assert time.monotonic() < deadline, f"{what} not met within {timeout} s"
+        await asyncio.sleep(0.05)

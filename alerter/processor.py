@@ -1,0 +1,141 @@
+"""What happens to each stream change: the board is updated and the alert rule applied.
+
+The board (every market's window, see common/window.py) is kept here because the stream is
+the one place that sees every write, whatever wrote it: the fetcher, a backfill, a test, a
+restart. A market is loaded from the table the first time it is seen, so the windows after a
+restart are exactly the stored points, never an estimate. Without a board (a Lambda), the
+alert window is read from the table for each point instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Iterable, Sequence
+
+from alerter.notify import Notifier
+from alerter.records import Change
+from alerter.rule import RuleConfig, evaluate
+from common.db import Store
+from common.errors import AlreadyDone
+from common.models import Alert, Market, Point
+from common.settings import Settings
+from common.window import Board
+
+log = logging.getLogger(__name__)
+FAR_FUTURE = 2**40
+
+
+class Processor:
+    def __init__(
+        self, settings: Settings, store: Store, notifier: Notifier, board: Board | None
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.notifier = notifier
+        self.board = board
+        self.rule = RuleConfig(
+            settings.alert_multiplier,
+            settings.alert_window,
+            settings.min_points,
+            settings.alert_cooldown,
+        )
+        self.loaded: set[Market] = set()
+        self.last_alert: dict[Market, int | None] = {}
+        self.dirty = False
+        self.handled = 0
+        self.alerts = 0
+        self.last_created: float | None = None
+
+    async def preload(self, markets: Iterable[Market], concurrency: int = 8) -> None:
+        """Load the windows of known markets before serving figures (progress logged)."""
+        todo = [m for m in markets if m not in self.loaded]
+        if not todo:
+            return
+        log.info("loading the windows of %d market(s) from the table", len(todo))
+        semaphore = asyncio.Semaphore(concurrency)
+        done = 0
+        started = time.monotonic()
+
+        async def one(market: Market) -> None:
+            nonlocal done
+            async with semaphore:
+                await self._load(market, 0)
+            done += 1
+            if done % 100 == 0 or done == len(todo):
+                log.info(
+                    "loaded %d/%d market windows (%.1f s)",
+                    done,
+                    len(todo),
+                    time.monotonic() - started,
+                )
+
+        await asyncio.gather(*(one(m) for m in todo))
+
+    async def _load(self, market: Market, t: int) -> None:
+        """First sight of a market: its stored window and its last alert."""
+        if self.board is not None:
+            end = max(self.board.window_end, t)
+            start = min(end - self.settings.rank_window, t - self.settings.alert_window - 1)
+            self.board.load(await self.store.query_points(market, start, FAR_FUTURE))
+        self.last_alert[market] = await self.store.last_alert_time(market)
+        self.loaded.add(market)
+
+    async def handle(self, changes: Sequence[Change]) -> None:
+        """Apply changes in stream order; alerts are recorded before this returns."""
+        for change in changes:
+            if change.market not in self.loaded:
+                await self._load(change.market, change.t)
+            if change.created is not None:
+                self.last_created = change.created
+            self.handled += 1
+            if change.point is None:
+                if self.board is not None:
+                    self.board.remove(change.market, change.t)
+                    self.dirty = True
+                continue
+            if self.board is not None and self.board.apply(change.point):
+                self.dirty = True
+            await self._judge(change.point)
+
+    async def _window(self, point: Point) -> list[float]:
+        lo, hi = point.t - self.rule.window, point.t
+        if self.board is not None and lo > self.board.horizon():
+            series = self.board.series.get(point.market)
+            return series["price"].between(lo, hi) if series else []
+        # Not covered by memory (or no memory at all): ask the table for lo <= t < hi.
+        return [p.price for p in await self.store.query_points(point.market, lo - 1, hi - 1)]
+
+    async def _judge(self, point: Point) -> None:
+        window = await self._window(point)
+        verdict = evaluate(
+            point.t, point.price, window, self.last_alert.get(point.market), self.rule
+        )
+        if not verdict.alert or verdict.average is None:
+            return
+        alert = Alert(point.market, point.t, point.price, verdict.average, verdict.points)
+        # Deliver only what is still news; a replay of old records only records them.
+        fresh = time.time() - point.t <= max(self.rule.window, 300)
+        try:
+            await self.store.put_alert(alert, pending=fresh)
+        except AlreadyDone:
+            log.info("alert %s already recorded (record delivered again)", alert.id)
+        else:
+            self.alerts += 1
+            log.warning(
+                "alert %s: price %.8g is %.2f× the average %.8g of %d points",
+                alert.id,
+                alert.price,
+                alert.ratio,
+                alert.average,
+                alert.points,
+            )
+            if fresh:
+                self.notifier.submit(alert)
+            else:
+                log.info(
+                    "alert %s is %d s old: recorded, not notified", alert.id, time.time() - point.t
+                )
+        previous = self.last_alert.get(point.market)
+        self.last_alert[point.market] = max(previous or alert.t, alert.t)

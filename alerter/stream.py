@@ -1,0 +1,249 @@
+"""Reading the points table's DynamoDB Stream: shards, leases, checkpoints.
+
+Each shard has a lease item in the meta table (`lease#<shard id>`): an owner, an expiry, the
+sequence number handled last (the checkpoint) and, once the shard is closed and read to its
+end, `done`. A replica reads a shard only while it holds the lease; leases are taken and
+renewed with conditional writes, so two replicas split the shards and never read one twice
+at the same time. A child shard is read only after its parent is done, which keeps each
+market's records in order across shard splits. The checkpoint is written after a batch is
+handled, so a restart resumes where it stopped (records may be handled twice, never lost).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+
+from alerter.records import Change, parse
+from common.db import translate
+from common.errors import AlreadyDone, StoreError
+from common.lifecycle import sleep_unless
+from common.retry import Backoff
+from common.schema import META, stream_arn
+from common.settings import Settings
+
+if TYPE_CHECKING:
+    from types_aiobotocore_dynamodb import DynamoDBClient
+    from types_aiobotocore_dynamodbstreams import DynamoDBStreamsClient
+
+log = logging.getLogger(__name__)
+Handler = Callable[[list[Change]], Awaitable[None]]
+
+
+class LeaseLost(Exception):
+    pass
+
+
+class Leases:
+    """Lease and checkpoint items of the meta table, written conditionally."""
+
+    def __init__(self, client: DynamoDBClient, settings: Settings, owner: str, ttl: float) -> None:
+        self.client = client
+        self.table = settings.table(META)
+        self.owner = owner
+        self.ttl = ttl
+
+    @staticmethod
+    def key(shard: str) -> dict[str, Any]:
+        return {"k": {"S": f"lease#{shard}"}, "n": {"N": "0"}}
+
+    async def get(self, shard: str) -> dict[str, Any]:
+        async with translate("GetItem lease"):
+            response = await self.client.get_item(
+                TableName=self.table, Key=self.key(shard), ConsistentRead=True
+            )
+        return dict(response.get("Item", {}))
+
+    async def acquire(self, shard: str) -> bool:
+        now = time.time()
+        try:
+            async with translate(f"lease {shard}"):
+                await self.client.update_item(
+                    TableName=self.table,
+                    Key=self.key(shard),
+                    UpdateExpression="SET #o = :me, #u = :until",
+                    # Free, expired, or already ours — and never a shard read to its end.
+                    ConditionExpression="(attribute_not_exists(#o) OR #o = :me OR #u < :now)"
+                    " AND attribute_not_exists(done)",
+                    ExpressionAttributeNames={"#o": "owner", "#u": "until"},
+                    ExpressionAttributeValues={
+                        ":me": {"S": self.owner},
+                        ":until": {"N": repr(now + self.ttl)},
+                        ":now": {"N": repr(now)},
+                    },
+                )
+        except AlreadyDone:
+            return False
+        return True
+
+    async def renew(self, shard: str, checkpoint: str | None = None, done: bool = False) -> None:
+        """Extend the lease (and move the checkpoint); LeaseLost if another owner has it."""
+        sets = ["#u = :until"]
+        values: dict[str, Any] = {
+            ":me": {"S": self.owner},
+            ":until": {"N": repr(time.time() + self.ttl)},
+        }
+        if checkpoint is not None:
+            sets.append("checkpoint = :seq")
+            values[":seq"] = {"S": checkpoint}
+        if done:
+            sets.append("done = :done")
+            values[":done"] = {"BOOL": True}
+        try:
+            async with translate(f"renew lease {shard}"):
+                await self.client.update_item(
+                    TableName=self.table,
+                    Key=self.key(shard),
+                    UpdateExpression="SET " + ", ".join(sets),
+                    ConditionExpression="#o = :me",
+                    ExpressionAttributeNames={"#u": "until", "#o": "owner"},
+                    ExpressionAttributeValues=values,
+                )
+        except AlreadyDone as exc:
+            raise LeaseLost(shard) from exc
+
+    async def release(self, shard: str) -> None:
+        """Let another replica take the shard at once (it resumes from the checkpoint)."""
+        try:
+            async with translate(f"release lease {shard}"):
+                await self.client.update_item(
+                    TableName=self.table,
+                    Key=self.key(shard),
+                    UpdateExpression="SET #u = :zero",
+                    ConditionExpression="#o = :me",
+                    ExpressionAttributeNames={"#u": "until", "#o": "owner"},
+                    ExpressionAttributeValues={":me": {"S": self.owner}, ":zero": {"N": "0"}},
+                )
+        except (AlreadyDone, StoreError):
+            pass
+
+
+class StreamReader:
+    def __init__(
+        self,
+        client: DynamoDBClient,
+        streams: DynamoDBStreamsClient,
+        settings: Settings,
+        owner: str,
+        handle: Handler,
+        lease_seconds: float = 10.0,
+    ) -> None:
+        self.client = client
+        self.streams = streams
+        self.settings = settings
+        self.handle = handle
+        self.leases = Leases(client, settings, owner, lease_seconds)
+        self.readers: dict[str, asyncio.Task[None]] = {}
+        self.records = 0
+
+    async def _shards(self, arn: str) -> list[dict[str, Any]]:
+        shards: list[dict[str, Any]] = []
+        request: dict[str, Any] = {"StreamArn": arn}
+        while True:
+            description = (await self.streams.describe_stream(**request))["StreamDescription"]
+            shards.extend(dict(s) for s in description["Shards"])
+            last = description.get("LastEvaluatedShardId")
+            if not last:
+                return shards
+            request["ExclusiveStartShardId"] = last
+
+    async def run(self, stop: asyncio.Event) -> None:
+        arn = await stream_arn(self.client, self.settings)
+        log.info("reading stream %s as %s", arn.rsplit("/", 1)[-1], self.leases.owner)
+        while not stop.is_set():
+            try:
+                await self._assign(arn, stop)
+            except (StoreError, ClientError) as exc:
+                log.warning("shard discovery failed (%s); trying again shortly", exc)
+            for shard, task in list(self.readers.items()):
+                if task.done():
+                    del self.readers[shard]
+            await sleep_unless(stop, 1.0)
+        await asyncio.gather(*self.readers.values(), return_exceptions=True)
+
+    async def _assign(self, arn: str, stop: asyncio.Event) -> None:
+        shards = await self._shards(arn)
+        ids = {s["ShardId"] for s in shards}
+        for shard in shards:
+            shard_id = shard["ShardId"]
+            if shard_id in self.readers:
+                continue
+            parent = shard.get("ParentShardId")
+            if parent in ids and not (await self.leases.get(parent)).get("done"):
+                continue  # parents first: a market's records stay in order
+            if await self.leases.acquire(shard_id):
+                lease = await self.leases.get(shard_id)
+                checkpoint = lease.get("checkpoint", {}).get("S")
+                log.info("took shard %s (from %s)", shard_id, checkpoint or "its start")
+                self.readers[shard_id] = asyncio.create_task(
+                    self._read(arn, shard, checkpoint, stop), name=f"shard {shard_id}"
+                )
+
+    async def _iterator(self, arn: str, shard: str, checkpoint: str | None) -> str:
+        request: dict[str, Any] = {"StreamArn": arn, "ShardId": shard}
+        if checkpoint:
+            request |= {"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "SequenceNumber": checkpoint}
+        else:
+            request["ShardIteratorType"] = "TRIM_HORIZON"
+        return str((await self.streams.get_shard_iterator(**request))["ShardIterator"])
+
+    async def _read(
+        self, arn: str, shard: dict[str, Any], checkpoint: str | None, stop: asyncio.Event
+    ) -> None:
+        shard_id = shard["ShardId"]
+        idle = Backoff(base=0.02, cap=0.2, jitter=0.0)
+        renewed = time.monotonic()
+        try:
+            iterator: str | None = await self._iterator(arn, shard_id, checkpoint)
+            while iterator and not stop.is_set():
+                try:
+                    response = await self.streams.get_records(ShardIterator=iterator, Limit=1000)
+                except ClientError as exc:
+                    code = exc.response.get("Error", {}).get("Code")
+                    if code in ("ExpiredIteratorException", "TrimmedDataAccessException"):
+                        # Expired: start again after the checkpoint. Trimmed (also DynamoDB
+                        # Local's answer on a fresh table): from the oldest record kept.
+                        log.info("shard %s: %s; new iterator", shard_id, code)
+                        if code == "TrimmedDataAccessException":
+                            checkpoint = None
+                        iterator = await self._iterator(arn, shard_id, checkpoint)
+                        continue
+                    raise
+                records = response.get("Records", [])
+                if records:
+                    await self.handle([parse(dict(r)) for r in records])
+                    self.records += len(records)
+                    checkpoint = records[-1]["dynamodb"]["SequenceNumber"]
+                    await self.leases.renew(shard_id, checkpoint)
+                    renewed = time.monotonic()
+                    idle.reset()
+                iterator = response.get("NextShardIterator")
+                if iterator is None and not await self._closed(arn, shard_id):
+                    # DynamoDB Local sometimes omits the iterator of an open shard.
+                    iterator = await self._iterator(arn, shard_id, checkpoint)
+                if not records:
+                    if time.monotonic() - renewed > self.leases.ttl / 3:
+                        await self.leases.renew(shard_id)
+                        renewed = time.monotonic()
+                    await sleep_unless(stop, idle.next_delay())
+            if iterator is None:
+                await self.leases.renew(shard_id, checkpoint, done=True)
+                log.info("shard %s read to its end", shard_id)
+            else:
+                await self.leases.release(shard_id)
+        except LeaseLost:
+            log.warning("lost the lease of shard %s to another reader; stopping it", shard_id)
+        except Exception:
+            log.exception("reading shard %s failed; it will be taken up again", shard_id)
+            await self.leases.release(shard_id)
+
+    async def _closed(self, arn: str, shard_id: str) -> bool:
+        for shard in await self._shards(arn):
+            if shard["ShardId"] == shard_id:
+                return "EndingSequenceNumber" in shard.get("SequenceNumberRange", {})
+        return True  # gone from the stream: nothing more to read

@@ -1,0 +1,117 @@
+"""The alerter's lifecycle: load windows → read the stream → publish the board, until stopped."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import TYPE_CHECKING
+
+from alerter.notify import Notifier
+from alerter.processor import Processor
+from alerter.stream import StreamReader
+from common.db import Store
+from common.errors import StoreError
+from common.lifecycle import sleep_unless
+from common.settings import Settings
+from common.snapshot import Snapshot
+from common.window import Board
+
+if TYPE_CHECKING:
+    from types_aiobotocore_dynamodbstreams import DynamoDBStreamsClient
+
+log = logging.getLogger(__name__)
+
+
+class Alerter:
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        streams: DynamoDBStreamsClient,
+        publish_every: float = 0.25,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.notifier = Notifier(store, settings.notify_urls)
+        self.board = Board(settings.rank_window)
+        self.processor = Processor(settings, store, self.notifier, self.board)
+        self.reader = StreamReader(
+            store.client, streams, settings, settings.worker_id, self.processor.handle
+        )
+        self.publish_every = publish_every
+        self.parts = 0
+        self.published = 0.0
+
+    async def startup(self) -> None:
+        previous = await self.store.get_snapshot()
+        if previous is not None:
+            self.parts = 1 + len(previous.rows) // 2000
+            await self.processor.preload(row.market for row in previous.rows)
+        await self.notifier.resume()
+
+    async def publish(self) -> None:
+        """Write the board snapshot the service reads, if anything changed."""
+        if not self.processor.dirty:
+            return
+        self.processor.dirty = False
+        snapshot = Snapshot(
+            self.board.window_end, self.settings.rank_window, time.time(), tuple(self.board.rows())
+        )
+        try:
+            self.parts = await self.store.put_snapshot(snapshot, self.parts)
+            self.published = snapshot.written_at
+        except StoreError as exc:
+            self.processor.dirty = True
+            log.warning("board snapshot not written (%s); retrying", exc)
+
+    async def heartbeat(self) -> None:
+        created = self.processor.last_created
+        fields: dict[str, float | int | str] = {
+            "at": time.time(),
+            "records": self.processor.handled,
+            "alerts": self.processor.alerts,
+            "notifications_sent": self.notifier.sent,
+            "notifications_failed": self.notifier.failed,
+            "shards": len(self.reader.readers),
+            "markets": len(self.board.series),
+            "window_end": self.board.window_end,
+            "published": self.published,
+        }
+        if created is not None:
+            fields["last_record_created"] = created
+        try:
+            await self.store.put_heartbeat("alerter", fields)
+        except StoreError as exc:
+            log.debug("heartbeat not written: %s", exc)
+
+    async def _publisher(self, stop: asyncio.Event) -> None:
+        beat = 0.0
+        while not await sleep_unless(stop, self.publish_every):
+            await self.publish()
+            if time.monotonic() - beat > 5:
+                await self.heartbeat()
+                beat = time.monotonic()
+
+    async def main(self, stop: asyncio.Event) -> None:
+        await self.startup()
+        sender = asyncio.create_task(self.notifier.run(), name="notifier")
+        publisher = asyncio.create_task(self._publisher(stop), name="publisher")
+        try:
+            await self.reader.run(stop)
+        finally:
+            stop.set()
+            await publisher
+            await self.close(sender)
+
+    async def close(self, sender: asyncio.Task[None], grace: float = 10.0) -> None:
+        """Publish the last figures, give queued notifications a moment, then stop."""
+        await self.publish()
+        await self.heartbeat()
+        deadline = time.monotonic() + grace
+        while self.notifier.queued and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        sender.cancel()
+        await asyncio.gather(sender, return_exceptions=True)
+        if self.notifier.queued:
+            log.warning("%d notification(s) left for the next start", len(self.notifier.queued))
