@@ -48,6 +48,10 @@ class Notifier:
         self.sent = 0
         self.failed = 0
 
+    async def idle(self) -> None:
+        """Return once every queued alert has been handled."""
+        await self.queue.join()
+
     def submit(self, alert: Alert) -> None:
         if alert.id not in self.queued:
             self.queued.add(alert.id)
@@ -94,8 +98,13 @@ class Notifier:
         """Deliver everything queued now (a Lambda invocation ends after this)."""
         while not self.queue.empty():
             await self.deliver(self.queue.get_nowait())
+            self.queue.task_done()
 
     async def run(self) -> None:
         """Deliver queued alerts one by one, forever (cancelled at shutdown)."""
         while True:
-            await self.deliver(await self.queue.get())
+            alert = await self.queue.get()
+            try:
+                await self.deliver(alert)
+            finally:
+                self.queue.task_done()

@@ -174,7 +174,7 @@ class StreamReader:
             if shard_id in self.readers:
                 continue
             parent = shard.get("ParentShardId")
-            if parent in ids and not (await self.leases.get(parent)).get("done"):
+            if parent and parent in ids and not (await self.leases.get(parent)).get("done"):
                 continue  # parents first: a market's records stay in order
             if await self.leases.acquire(shard_id):
                 lease = await self.leases.get(shard_id)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from typing import TYPE_CHECKING
@@ -48,6 +49,7 @@ class Alerter:
         if previous is not None:
             self.parts = 1 + len(previous.rows) // 2000
             await self.processor.preload(row.market for row in previous.rows)
+            self.processor.dirty = True  # publish the rebuilt figures, not the old ones
         await self.notifier.resume()
 
     async def publish(self) -> None:
@@ -108,9 +110,8 @@ class Alerter:
         """Publish the last figures, give queued notifications a moment, then stop."""
         await self.publish()
         await self.heartbeat()
-        deadline = time.monotonic() + grace
-        while self.notifier.queued and time.monotonic() < deadline:
-            await asyncio.sleep(0.05)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.notifier.idle(), grace)
         sender.cancel()
         await asyncio.gather(sender, return_exceptions=True)
         if self.notifier.queued:

@@ -79,7 +79,7 @@ async def test_redelivered_record_makes_no_second_alert(dynamodb_url: str) -> No
             await init_db(client, settings)
             store = Store(client, settings)
             now = tick_floor(time.time(), 1)
-            await store.put_points(steady(BTC, now, 60) + [Point(BTC, now, 400.0, 1.0)])
+            await store.put_points([*steady(BTC, now, 60), Point(BTC, now, 400.0, 1.0)])
             for _ in range(2):  # a crash before the checkpoint: everything read again
                 async with running_alerter(settings) as alerter:
                     await wait_for(lambda a=alerter: a.processor.handled >= 61, 20, "handled")

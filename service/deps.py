@@ -1,0 +1,87 @@
+"""Typed dependencies: the collaborators the lifespan owns, and validated path/query values."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Path, Query, Request
+
+from common.db import Store
+from common.errors import NotFound
+from common.models import EXCHANGE_RE, SYMBOL_RE, Market
+from common.settings import Settings
+from common.snapshot import Snapshot
+from service.cache import ResponseCache, SnapshotCache
+from service.errors import Invalid
+
+
+@dataclass
+class State:
+    settings: Settings
+    store: Store
+    snapshots: SnapshotCache
+    responses: ResponseCache
+
+
+def get_state(request: Request) -> State:
+    state: State = request.app.state.tracker
+    return state
+
+
+StateDep = Annotated[State, Depends(get_state)]
+
+
+async def get_snapshot(state: StateDep) -> Snapshot | None:
+    return await state.snapshots.get()
+
+
+SnapshotDep = Annotated[Snapshot | None, Depends(get_snapshot)]
+
+
+def _exchange(value: str | None) -> str | None:
+    if value is None:
+        return None
+    value = value.strip().lower()
+    if not EXCHANGE_RE.match(value):
+        raise Invalid("exchange", f"malformed exchange {value!r}")
+    return value
+
+
+def _symbol(value: str) -> str:
+    value = value.strip().lower()
+    if not SYMBOL_RE.match(value):
+        raise Invalid(
+            "symbol", f"malformed symbol {value!r}: expected e.g. btcusd or testbtc:testusd", "path"
+        )
+    return value
+
+
+def exchange_filter(
+    exchange: Annotated[
+        str | None, Query(description="Only this exchange", examples=["bitfinex"])
+    ] = None,
+) -> str | None:
+    return _exchange(exchange)
+
+
+async def market(
+    snapshot: SnapshotDep,
+    state: StateDep,
+    symbol: Annotated[
+        str, Path(description="Pair in lower case, e.g. btcusd", examples=["btcusd"])
+    ],
+    exchange: Annotated[
+        str, Query(description="Exchange of the market", examples=["bitfinex"])
+    ] = "bitfinex",
+) -> Market:
+    """The market named by the path, or 404 naming it when nothing was ever stored for it."""
+    found = Market(_exchange(exchange) or "bitfinex", _symbol(symbol))
+    known = snapshot is not None and any(r.market == found for r in snapshot.rows)
+    if not known and await state.store.latest_point(found) is None:
+        raise NotFound(f"no market {found.symbol!r} on exchange {found.exchange!r}")
+    return found
+
+
+ExchangeDep = Annotated[str | None, Depends(exchange_filter)]
+MarketDep = Annotated[Market, Depends(market)]

@@ -1,0 +1,124 @@
+"""Rank by the standard deviation of the last TRACKER_RANK_WINDOW, from precomputed figures."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response
+
+from common.errors import NotFound
+from common.models import Metric
+from common.snapshot import Snapshot
+from common.ticks import iso
+from service.deps import ExchangeDep, MarketDep, SnapshotDep, StateDep
+from service.errors import Invalid
+from service.ranking import Ranked, rank_rows
+from service.routes.symbols import check_exchange, version
+from service.schemas import RankEntry, Ranking, SymbolRank
+
+router = APIRouter(tags=["rank"])
+MAX_LIMIT = 1000
+MetricQuery = Annotated[Metric, Query(description="price or volume")]
+NormalizeQuery = Annotated[
+    bool, Query(description="Rank by stdev / mean (compares JPY and USD pairs fairly)")
+]
+
+
+def window(snapshot: Snapshot | None, rank_window: int) -> tuple[str, str]:
+    end = snapshot.window_end if snapshot else 0
+    return iso(end - rank_window), iso(end)
+
+
+@router.get(
+    "/symbols/{symbol}/rank",
+    response_model=SymbolRank,
+    responses={404: {"description": "Unknown market"}},
+)
+async def symbol_rank(
+    market: MarketDep,
+    state: StateDep,
+    snapshot: SnapshotDep,
+    metric: MetricQuery = "price",
+    normalize: NormalizeQuery = False,
+) -> SymbolRank:
+    """One market's rank among all markets by the stdev of its window (rank 1 = largest)."""
+    rows = snapshot.rows if snapshot else ()
+    ranked = rank_rows(rows, metric, normalize)
+    mine = next((r for r in ranked if r.market == market), None)
+    row = snapshot.by_market().get(market) if snapshot else None
+    summary = mine.summary if mine else (row.stats[metric] if row else None)
+    start, end = window(snapshot, state.settings.rank_window)
+    return SymbolRank(
+        exchange=market.exchange,
+        symbol=market.symbol,
+        metric=metric,
+        rank=mine.rank if mine else None,
+        total=len(ranked),
+        stdev=summary.stdev if summary else None,
+        mean=summary.mean if summary else None,
+        count=summary.count if summary else 0,
+        window_start=start,
+        window_end=end,
+    )
+
+
+def entry(r: Ranked) -> RankEntry:
+    assert r.summary.stdev is not None and r.summary.mean is not None
+    return RankEntry(
+        exchange=r.market.exchange,
+        symbol=r.market.symbol,
+        rank=r.rank,
+        stdev=r.summary.stdev,
+        mean=r.summary.mean,
+        count=r.summary.count,
+    )
+
+
+@router.get("/rank", response_model=Ranking, responses={404: {"description": "Unknown symbol"}})
+async def rank_all(
+    request: Request,
+    state: StateDep,
+    snapshot: SnapshotDep,
+    exchange: ExchangeDep,
+    metric: MetricQuery = "price",
+    symbols: Annotated[
+        str | None, Query(description="Comma list: rank only these", examples=["btcusd,ethusd"])
+    ] = None,
+    normalize: NormalizeQuery = False,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Page size")] = 100,
+    offset: Annotated[int, Query(ge=0, le=10**6, description="Entries to skip")] = 0,
+) -> Response:
+    """Every market (or a chosen subset) ranked by stdev over the window, largest first."""
+    check_exchange(snapshot, exchange)
+    wanted: set[str] | None = None
+    if symbols is not None:
+        wanted = {s.strip().lower() for s in symbols.split(",") if s.strip()}
+        if not wanted:
+            raise Invalid("symbols", "symbols: give at least one symbol, comma separated")
+        if len(wanted) > MAX_LIMIT:
+            raise Invalid("symbols", f"symbols: at most {MAX_LIMIT} at once")
+
+    async def build() -> Ranking:
+        rows = [
+            r
+            for r in (snapshot.rows if snapshot else ())
+            if exchange in (None, r.market.exchange)
+            and (wanted is None or r.market.symbol in wanted)
+        ]
+        if wanted is not None:
+            missing = wanted - {r.market.symbol for r in rows}
+            if missing:
+                raise NotFound(f"unknown symbol(s): {', '.join(sorted(missing))}")
+        ranked = rank_rows(rows, metric, normalize)
+        start, end = window(snapshot, state.settings.rank_window)
+        return Ranking(
+            metric=metric,
+            total=len(ranked),
+            window_start=start,
+            window_end=end,
+            ranking=[entry(r) for r in ranked[offset : offset + limit]],
+        )
+
+    return await state.responses.respond(
+        request, version(snapshot), state.snapshots.max_age(), build
+    )

@@ -1,0 +1,144 @@
+"""Markets: the latest point of each, one market, and its history."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response
+
+from common.models import Market, Metric
+from common.snapshot import Snapshot
+from common.ticks import iso, parse_time
+from common.window import BoardRow
+from service.deps import ExchangeDep, MarketDep, SnapshotDep, StateDep
+from service.errors import Invalid
+from service.schemas import History, HistoryPoint, Latest, SymbolList
+
+router = APIRouter(tags=["symbols"])
+
+
+def latest(row: BoardRow) -> Latest:
+    return Latest(
+        exchange=row.market.exchange,
+        symbol=row.market.symbol,
+        price=row.price,
+        volume=row.volume,
+        time=iso(row.t),
+    )
+
+
+def version(snapshot: Snapshot | None) -> str:
+    return snapshot.version if snapshot else "empty"
+
+
+@router.get("/symbols", response_model=SymbolList)
+async def list_symbols(
+    request: Request, state: StateDep, snapshot: SnapshotDep, exchange: ExchangeDep
+) -> Response:
+    """The latest price and volume of every market (optionally of one exchange)."""
+    check_exchange(snapshot, exchange)
+
+    async def build() -> SymbolList:
+        rows = snapshot.rows if snapshot else ()
+        return SymbolList(
+            symbols=[latest(r) for r in rows if exchange in (None, r.market.exchange)]
+        )
+
+    return await state.responses.respond(
+        request, version(snapshot), state.snapshots.max_age(), build
+    )
+
+
+@router.get(
+    "/symbols/{symbol}", response_model=Latest, responses={404: {"description": "Unknown market"}}
+)
+async def get_symbol(market: MarketDep, state: StateDep, snapshot: SnapshotDep) -> Latest:
+    """The latest price and volume of one market."""
+    row = snapshot.by_market().get(market) if snapshot else None
+    if row is not None:
+        return latest(row)
+    point = await state.store.latest_point(market)
+    assert point is not None  # the market dependency found one
+    return Latest(
+        exchange=market.exchange,
+        symbol=market.symbol,
+        price=point.price,
+        volume=point.volume,
+        time=iso(point.t),
+    )
+
+
+def time_param(name: str, value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        return parse_time(value)
+    except ValueError:
+        raise Invalid(
+            name,
+            f"{name}: expected ISO-8601 (2026-11-23T08:00:00Z) or epoch seconds, got {value!r}",
+        ) from None
+
+
+@router.get(
+    "/symbols/{symbol}/history",
+    response_model=History,
+    responses={404: {"description": "Unknown market"}, 422: {"description": "Bad range"}},
+)
+async def history(
+    request: Request,
+    market: MarketDep,
+    state: StateDep,
+    snapshot: SnapshotDep,
+    metric: Annotated[Metric, Query(description="price or volume")] = "price",
+    start: Annotated[str | None, Query(description="Exclusive; ISO-8601 or epoch seconds")] = None,
+    end: Annotated[str | None, Query(description="Inclusive; default: the newest tick")] = None,
+) -> Response:
+    """A market's points with start < time <= end, oldest first (default: the rank window)."""
+    settings = state.settings
+    hi = time_param("end", end)
+    if hi is None:
+        hi = float(snapshot.window_end if snapshot else time.time())
+    lo = time_param("start", start)
+    if lo is None:
+        lo = hi - settings.rank_window
+    if lo >= hi:
+        raise Invalid("start", f"start ({iso(lo)}) must be before end ({iso(hi)})")
+    if hi - lo > settings.retention:
+        raise Invalid(
+            "start",
+            f"range of {hi - lo:.0f} s is longer than the retention ({settings.retention} s)",
+        )
+
+    async def build() -> History:
+        points = await state.store.query_points(market, lo, hi, metric)
+        values = [(p.t, p.value(metric)) for p in points]
+        return History(
+            exchange=market.exchange,
+            symbol=market.symbol,
+            metric=metric,
+            start=iso(lo),
+            end=iso(hi),
+            points=[HistoryPoint(time=iso(t), value=v) for t, v in values if v is not None],
+        )
+
+    return await state.responses.respond(
+        request, version(snapshot), state.snapshots.max_age(), build
+    )
+
+
+def known_exchanges(snapshot: Snapshot | None) -> set[str]:
+    return {r.market.exchange for r in snapshot.rows} if snapshot else set()
+
+
+def check_exchange(snapshot: Snapshot | None, exchange: str | None) -> None:
+    known = known_exchanges(snapshot)
+    if exchange is not None and exchange not in known:
+        raise Invalid(
+            "exchange",
+            f"unknown exchange {exchange!r}; known: {', '.join(sorted(known)) or 'none yet'}",
+        )
+
+
+__all__ = ["Market", "check_exchange", "router"]

@@ -1,0 +1,142 @@
+"""Response models: what /openapi.json documents and every answer conforms to."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from common.models import Metric
+
+
+def _example(**values: Any) -> ConfigDict:
+    return ConfigDict(json_schema_extra={"examples": [values]})
+
+
+class Latest(BaseModel):
+    model_config = _example(
+        exchange="bitfinex",
+        symbol="btcusd",
+        price=40123.5,
+        volume=1234.5,
+        time="2026-11-23T08:00:00Z",
+    )
+    exchange: str = Field(description="Exchange the market trades on")
+    symbol: str = Field(description="Pair in lower case, colon kept (testbtc:testusd)")
+    price: float = Field(description="Last price at the newest stored tick")
+    volume: float | None = Field(description="24h volume as the exchange reports it")
+    time: str = Field(description="The newest stored tick, ISO-8601 UTC")
+
+
+class SymbolList(BaseModel):
+    symbols: list[Latest] = Field(description="The latest point of each market")
+
+
+class HistoryPoint(BaseModel):
+    time: str = Field(description="Scheduled tick, ISO-8601 UTC")
+    value: float
+
+
+class History(BaseModel):
+    model_config = _example(
+        exchange="bitfinex",
+        symbol="btcusd",
+        metric="price",
+        start="2026-11-22T08:00:00Z",
+        end="2026-11-23T08:00:00Z",
+        points=[{"time": "2026-11-22T08:01:00Z", "value": 40100.1}],
+    )
+    exchange: str
+    symbol: str
+    metric: Metric
+    start: str = Field(description="Exclusive lower bound")
+    end: str = Field(description="Inclusive upper bound")
+    points: list[HistoryPoint] = Field(description="Oldest first")
+
+
+class SymbolRank(BaseModel):
+    model_config = _example(
+        exchange="bitfinex",
+        symbol="btcusd",
+        metric="price",
+        rank=3,
+        total=287,
+        stdev=152.3,
+        mean=40110.2,
+        count=1440,
+        window_start="2026-11-22T08:00:00Z",
+        window_end="2026-11-23T08:00:00Z",
+    )
+    exchange: str
+    symbol: str
+    metric: Metric
+    rank: int | None = Field(description="1 = largest stdev; null when not ranked (< 2 points)")
+    total: int = Field(description="How many markets are ranked")
+    stdev: float | None = Field(description="Sample standard deviation over the window")
+    mean: float | None
+    count: int = Field(description="Points in the window")
+    window_start: str = Field(description="Exclusive: window_end - TRACKER_RANK_WINDOW")
+    window_end: str = Field(description="Inclusive: the newest stored tick")
+
+
+class RankEntry(BaseModel):
+    exchange: str
+    symbol: str
+    rank: int
+    stdev: float
+    mean: float
+    count: int
+
+
+class Ranking(BaseModel):
+    model_config = _example(
+        metric="price",
+        total=2,
+        window_start="2026-11-22T08:00:00Z",
+        window_end="2026-11-23T08:00:00Z",
+        ranking=[
+            {
+                "exchange": "bitfinex",
+                "symbol": "btcusd",
+                "rank": 1,
+                "stdev": 152.3,
+                "mean": 40110.2,
+                "count": 1440,
+            }
+        ],
+    )
+    metric: Metric
+    total: int = Field(description="Ranked markets (before limit/offset)")
+    window_start: str
+    window_end: str
+    ranking: list[RankEntry]
+
+
+class AlertOut(BaseModel):
+    model_config = _example(
+        id="bitfinex:btcusd:1795420800",
+        exchange="bitfinex",
+        symbol="btcusd",
+        time="2026-11-23T08:00:00Z",
+        price=120400.0,
+        average=40110.2,
+        ratio=3.0017,
+        points=60,
+    )
+    id: str = Field(description="{exchange}:{symbol}:{epoch seconds of the tick}")
+    exchange: str
+    symbol: str
+    time: str
+    price: float
+    average: float = Field(description="Mean price over the alert window before the point")
+    ratio: float = Field(description="price / average")
+    points: int = Field(description="Points in the alert window")
+
+
+class AlertList(BaseModel):
+    alerts: list[AlertOut] = Field(description="Newest first")
+
+
+class Health(BaseModel):
+    status: str
+    checks: dict[str, str] = Field(default_factory=dict)

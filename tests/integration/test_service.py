@@ -1,0 +1,290 @@
+"""The API on DynamoDB Local: exact history, rank equal to a statistics.stdev reference,
+after live writes, a backfill-style direct write and a restart; 404/422s; ETag/304."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import statistics
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+import pytest
+
+from alerter.worker import Alerter
+from common import aws
+from common.db import Store
+from common.models import Market, Point
+from common.schema import init_db
+from common.settings import Settings
+from common.ticks import iso, tick_floor
+from service.app import create_app
+from tests.conftest import make_settings, wait_for
+
+WINDOW = 3600
+NOW = tick_floor(time.time(), 60)
+MARKETS = [
+    Market("bitfinex", s)
+    for s in (
+        "btcusd",
+        "ethusd",
+        "btcjpy",
+        "testbtc:testusd",
+        "twin1usd",
+        "twin2usd",
+        "flatusd",
+        "oneusd",
+    )
+] + [Market("kraken", "btcusd"), Market("kraken", "ethusd")]
+
+
+def seed() -> list[Point]:
+    """90 minutes of points: some older than the window, JPY-scale prices, an exact tie, a
+    market with one point, one with no variation."""
+    rng = random.Random(42)
+    points: list[Point] = []
+    twin = [100 + rng.gauss(0, 1) for _ in range(90)]
+    for market in MARKETS:
+        level = {"btcjpy": 16_000_000.0, "btcusd": 40_000.0}.get(market.symbol, 2_500.0)
+        for i in range(90):
+            t = NOW - (89 - i) * 60
+            if market.symbol == "oneusd" and i != 89:
+                continue
+            if market.symbol.startswith("twin"):
+                price = twin[i]
+            elif market.symbol == "flatusd":
+                price = 5.0
+            else:
+                price = level * (1 + rng.gauss(0, 0.002))
+            points.append(Point(market, t, price, rng.uniform(1, 1e4)))
+    return points
+
+
+def reference(
+    points: list[Point], metric: str = "price", normalize: bool = False
+) -> dict[Market, tuple[float, float, int]]:
+    """statistics.stdev/mean over stored points with end - WINDOW < t <= end."""
+    end = max(p.t for p in points)
+    by: dict[Market, list[float]] = {}
+    latest: dict[tuple[Market, int], float] = {}
+    for p in points:
+        value = p.price if metric == "price" else p.volume
+        if value is not None and end - WINDOW < p.t <= end:
+            latest[(p.market, p.t)] = value
+    for (market, _), value in sorted(latest.items()):
+        by.setdefault(market, []).append(value)
+    out = {}
+    for market, values in by.items():
+        if len(values) >= 2:
+            stdev, mean = statistics.stdev(values), statistics.fmean(values)
+            out[market] = (stdev / mean if normalize else stdev, mean, len(values))
+    return out
+
+
+def expected_ranks(ref: dict[Market, tuple[float, float, int]]) -> dict[Market, int]:
+    scores = {m: s for m, (s, _, _) in ref.items()}
+    return {m: 1 + sum(1 for o in scores.values() if o > s) for m, s in scores.items()}
+
+
+@asynccontextmanager
+async def stack(settings: Settings) -> AsyncIterator[tuple[Store, Alerter, httpx.AsyncClient]]:
+    """Alerter (board keeper) running + the app with its real lifespan."""
+    stop = asyncio.Event()
+    async with aws.clients(settings) as (client, streams):
+        store = Store(client, settings)
+        alerter = Alerter(settings, store, streams, publish_every=0.05)
+        task = asyncio.create_task(alerter.main(stop))
+        app = create_app(settings)
+        try:
+            async with (
+                app.router.lifespan_context(app),
+                httpx.AsyncClient(
+                    transport=httpx.ASGITransport(app=app), base_url="http://test"
+                ) as http,
+            ):
+                yield store, alerter, http
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, 30)
+
+
+@pytest.fixture
+async def seeded(dynamodb_url: str) -> tuple[Settings, list[Point]]:
+    settings = make_settings(dynamodb_url, rank_window=WINDOW, alert_window=600)
+    points = seed()
+    async with aws.dynamodb(settings) as client:
+        await init_db(client, settings)
+        await Store(client, settings).put_points(points)
+    return settings, points
+
+
+async def published(alerter: Alerter, n: int) -> None:
+    await wait_for(
+        lambda: (
+            alerter.processor.handled >= n and not alerter.processor.dirty and alerter.published > 0
+        ),
+        30,
+        f"{n} records handled and published",
+    )
+
+
+def check_ranking(body: dict[str, Any], ref: dict[Market, tuple[float, float, int]]) -> None:
+    ranks = expected_ranks(ref)
+    assert body["total"] == len(ref)
+    got = {Market(e["exchange"], e["symbol"]): e for e in body["ranking"]}
+    assert set(got) == set(ref)
+    for market, (score, mean, count) in ref.items():
+        entry = got[market]
+        assert entry["rank"] == ranks[market], market
+        assert entry["count"] == count
+        assert entry["mean"] == pytest.approx(mean, rel=1e-12)
+        assert entry["stdev"] == pytest.approx(score, rel=1e-9, abs=1e-12)
+
+
+async def test_history_boundaries_and_rank_equal_the_reference(seeded: Any) -> None:
+    """History is start < t <= end exactly; /rank and /symbols/{s}/rank equal statistics.stdev
+    over the stored window, ties share a rank, one-point markets are not ranked."""
+    settings, points = seeded
+    async with stack(settings) as (_, alerter, http):
+        await published(alerter, len(points))
+        r = await http.get("/symbols/btcusd/history", params={"start": NOW - 600, "end": NOW - 120})
+        assert r.status_code == 200
+        times = [p["time"] for p in r.json()["points"]]
+        assert times == [iso(t) for t in range(NOW - 540, NOW - 119, 60)]
+        default = (await http.get("/symbols/btcusd/history")).json()
+        assert len(default["points"]) == 60 and default["end"] == iso(NOW)
+
+        ref = reference(points)
+        body = (await http.get("/rank", params={"limit": 1000})).json()
+        check_ranking(body, ref)
+        assert body["window_end"] == iso(NOW) and body["window_start"] == iso(NOW - WINDOW)
+        ranks = {(e["exchange"], e["symbol"]): e["rank"] for e in body["ranking"]}
+        assert ranks[("bitfinex", "twin1usd")] == ranks[("bitfinex", "twin2usd")]
+        assert ("bitfinex", "oneusd") not in ranks
+
+        one = (await http.get("/symbols/btcjpy/rank")).json()
+        assert one["rank"] == expected_ranks(ref)[Market("bitfinex", "btcjpy")]
+        assert one["stdev"] == pytest.approx(ref[Market("bitfinex", "btcjpy")][0], rel=1e-9)
+        assert one["total"] == len(ref) and one["count"] == 60
+        lonely = (await http.get("/symbols/oneusd/rank")).json()
+        assert lonely["rank"] is None and lonely["count"] == 1
+
+
+async def test_subset_normalize_paging_and_volume(seeded: Any) -> None:
+    """symbols= ranks a subset; normalize ranks stdev/mean; limit/offset page; volume works."""
+    settings, points = seeded
+    async with stack(settings) as (_, alerter, http):
+        await published(alerter, len(points))
+        subset = (
+            await http.get("/rank", params={"symbols": "btcusd,ethusd", "exchange": "kraken"})
+        ).json()
+        check_ranking(
+            subset, {m: v for m, v in reference(points).items() if m.exchange == "kraken"}
+        )
+        normalized = (await http.get("/rank", params={"normalize": "true"})).json()
+        ref = reference(points, normalize=True)
+        ranks = expected_ranks(ref)
+        assert {(e["exchange"], e["symbol"]): e["rank"] for e in normalized["ranking"]} == {
+            (m.exchange, m.symbol): r for m, r in ranks.items()
+        }
+        full = (await http.get("/rank")).json()["ranking"]
+        page = (await http.get("/rank", params={"limit": 3, "offset": 2})).json()
+        assert page["ranking"] == full[2:5] and page["total"] == len(full)
+        check_ranking(
+            (await http.get("/rank", params={"metric": "volume"})).json(),
+            reference(points, "volume"),
+        )
+
+
+async def test_rank_after_direct_write_and_restart_equals_reference(seeded: Any) -> None:
+    """A backfill-style write straight to the table and a restart of every process both leave
+    the figures equal to the reference over what is stored."""
+    settings, points = seeded
+    async with stack(settings) as (store, alerter, http):
+        await published(alerter, len(points))
+        rewritten = [
+            Point(p.market, p.t, p.price * 1.5, p.volume)
+            for p in points
+            if p.market.symbol == "ethusd" and p.t > NOW - 1800
+        ]
+        await store.put_points(rewritten)
+        points = [p for p in points if (p.market, p.t) not in {(q.market, q.t) for q in rewritten}]
+        points += rewritten
+        await published(alerter, len(seed()) + len(rewritten))
+        await asyncio.sleep(0.3)  # the app's snapshot cache re-reads once a tick is due
+        http_body = (await http.get("/rank", params={"limit": 1000})).json()
+    # A fresh stack: new alerter (windows reloaded from the table) and new app.
+    async with stack(settings) as (_, alerter, http):
+        await wait_for(lambda: alerter.published > 0, 30, "published after restart")
+        after = (await http.get("/rank", params={"limit": 1000})).json()
+    ref = reference(points)
+    check_ranking(after, ref)
+    check_ranking(http_body, ref)
+
+
+async def test_errors_are_helpful(seeded: Any) -> None:
+    """Unknown market → 404 naming it; bad metric, exchange, symbol, range, limit → 422."""
+    settings, points = seeded
+    async with stack(settings) as (_, alerter, http):
+        await published(alerter, len(points))
+        r = await http.get("/symbols/dogeusd")
+        assert r.status_code == 404 and "dogeusd" in r.json()["detail"]
+        r = await http.get("/symbols/btcusd/history", params={"exchange": "binance"})
+        assert r.status_code == 404 and "binance" in r.json()["detail"]
+        cases = [
+            ("/rank", {"metric": "open"}),
+            ("/rank", {"exchange": "nowhere"}),
+            ("/symbols", {"exchange": "nowhere"}),
+            ("/symbols/BTC$USD", {}),
+            ("/symbols/btcusd/history", {"start": NOW, "end": NOW - 60}),
+            ("/symbols/btcusd/history", {"start": "yesterday"}),
+            ("/symbols/btcusd/history", {"start": NOW - 10**7, "end": NOW}),
+            ("/rank", {"limit": 100000}),
+            ("/alerts", {"limit": 0}),
+        ]
+        for path, params in cases:
+            r = await http.get(path, params=params)
+            assert r.status_code == 422, (path, params, r.text)
+            assert r.json()["detail"], (path, params)
+        r = await http.get("/rank", params={"symbols": "btcusd,nosuchusd"})
+        assert r.status_code == 404 and "nosuchusd" in r.json()["detail"]
+        assert (await http.get("/symbols/BTCUSD")).status_code == 200  # case-insensitive
+
+
+async def test_etag_and_304(seeded: Any) -> None:
+    """Cached answers carry ETag and max-age to the next tick; If-None-Match gets 304."""
+    settings, points = seeded
+    async with stack(settings) as (_, alerter, http):
+        await published(alerter, len(points))
+        first = await http.get("/rank")
+        etag = first.headers["etag"]
+        assert first.headers["cache-control"].startswith("max-age=")
+        assert 0 <= int(first.headers["cache-control"].split("=")[1]) <= 60
+        again = await http.get("/rank", headers={"If-None-Match": etag})
+        assert again.status_code == 304 and again.headers["etag"] == etag
+        other = await http.get("/symbols", headers={"If-None-Match": etag})
+        assert other.status_code == 200
+
+
+async def test_health_ready_metrics_and_docs(seeded: Any) -> None:
+    """/readyz names what is wrong (stale data here: seeded ticks); /metrics and /docs answer."""
+    settings, points = seeded
+    async with stack(settings) as (_, alerter, http):
+        await published(alerter, len(points))
+        assert (await http.get("/healthz")).json()["status"] == "ok"
+        ready = await http.get("/readyz")
+        assert ready.json()["checks"]["dynamodb"] == "ok"
+        assert ready.status_code in (200, 503)
+        await http.get("/rank")
+        metrics = (await http.get("/metrics")).text
+        assert (
+            'tracker_http_request_seconds_count{method="GET",route="/rank",status="200"}' in metrics
+        )
+        assert "tracker_markets 10.0" in metrics
+        assert (await http.get("/docs")).status_code == 200
+        spec = (await http.get("/openapi.json")).json()
+        assert spec["paths"]["/rank"]["get"]["summary"]
+        assert spec["components"]["schemas"]["Ranking"]["examples"]
