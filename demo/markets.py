@@ -110,6 +110,9 @@ def bitfinex_universe(pairs: int, rng: random.Random) -> dict[str, Walk]:
                 continue
             symbol = bitfinex_symbol(base, quote)
             walks.setdefault(symbol, Walk(usd * rate, rng.uniform(10, 100_000)))
+    # Beyond the real combinations (~420), synthetic listings for load tests.
+    for i in range(pairs - len(walks)):
+        walks[f"tSYN{i:04d}:USD"] = Walk(rng.uniform(0.01, 1000), rng.uniform(10, 100_000))
     return walks
 
 

@@ -2,19 +2,30 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import sys
+from collections.abc import Iterator
 
 import uvicorn
 
+from common.lifecycle import stop_on_signals
 from common.log import setup_logging
 from common.settings import Settings
 from service.app import create_app
 
 
-def main(settings: Settings | None = None) -> int:
-    settings = settings or Settings()
-    setup_logging(settings.log_level, "service")
-    uvicorn.run(
+class _Server(uvicorn.Server):
+    """uvicorn re-raises SIGTERM after a graceful shutdown (exit -15); we own the signals
+    instead, so a stop is a clean exit 0 like the other services'."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+async def serve(settings: Settings) -> None:
+    config = uvicorn.Config(
         create_app(settings),
         host=settings.host,
         port=settings.port,
@@ -23,6 +34,18 @@ def main(settings: Settings | None = None) -> int:
         timeout_graceful_shutdown=5,
         limit_concurrency=2048,
     )
+    server = _Server(config)
+    stop = stop_on_signals()
+    task = asyncio.create_task(server.serve())
+    await asyncio.wait([task, asyncio.create_task(stop.wait())], return_when="FIRST_COMPLETED")
+    server.should_exit = True
+    await task
+
+
+def main(settings: Settings | None = None) -> int:
+    settings = settings or Settings()
+    setup_logging(settings.log_level, "service")
+    asyncio.run(serve(settings))
     return 0
 
 

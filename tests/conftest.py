@@ -56,22 +56,11 @@ async def store(settings: Settings) -> AsyncIterator[Store]:
         yield Store(client, settings)
 
 
-@asynccontextmanager
-async def running_demo(pairs: int = 300) -> AsyncIterator[tuple[Any, str]]:
+def running_demo(pairs: int = 300) -> Any:
     """The demo exchange in-process on a free port: (DemoExchange, base URL)."""
-    from aiohttp import web
+    from demo.exchange import running
 
-    from demo.exchange import DemoExchange, make_app
-
-    exchange = DemoExchange(pairs=pairs, seed=7, timeout_seconds=3.0)
-    runner = web.AppRunner(make_app(exchange), access_log=None)
-    await runner.setup()
-    port = dynamodb_local.free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    try:
-        yield exchange, f"http://127.0.0.1:{port}"
-    finally:
-        await runner.cleanup()
+    return running(pairs=pairs, seed=7, timeout_seconds=3.0)
 
 
 @pytest.fixture

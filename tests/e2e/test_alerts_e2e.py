@@ -1,0 +1,105 @@
+"""Real processes on DynamoDB Local + the demo exchange: fetcher (1 s ticks), alerter, a local
+webhook. A 3.5× spike gives exactly one alert record and one POST, a 2.9× move none, and an
+alerter SIGKILLed before it handled the spike still gives exactly one of each after restart."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import urllib.request
+from typing import Any
+
+from common import aws, dynamodb_local
+from common.db import Store
+from common.models import Market
+from tests.conftest import make_settings, wait_for, webhook_receiver
+from tests.e2e.conftest import TRACKER, Processes
+
+BTC = Market("bitfinex", "btcusd")
+ETH = Market("bitfinex", "ethusd")
+
+
+def control(url: str, path: str, body: dict[str, Any] | None = None) -> Any:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(
+        url + path,
+        data=data,
+        method="POST" if data else "GET",
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=5) as response:
+        return json.loads(response.read())
+
+
+def last_price(url: str, symbol: str) -> float:
+    rows = control(url, "/control/served")["tickers"]
+    return float(next(r[7] for r in rows if isinstance(r, list) and r[0] == symbol))
+
+
+async def test_spike_alerts_once_even_across_an_alerter_sigkill(
+    dynamodb_url: str, processes: Processes
+) -> None:
+    demo_port = dynamodb_local.free_port()
+    demo = f"http://127.0.0.1:{demo_port}"
+    settings = make_settings(dynamodb_url, fetch_interval=1, alert_window=20, alert_cooldown=600)
+    async with webhook_receiver() as (posts, hook):
+        env = {
+            "AWS_ENDPOINT_URL": dynamodb_url,
+            "TRACKER_TABLE_PREFIX": settings.table_prefix,
+            "TRACKER_FETCH_INTERVAL": "1",
+            "TRACKER_ALERT_WINDOW": "20",
+            "TRACKER_ALERT_COOLDOWN": "600",
+            "TRACKER_NOTIFY_URLS": hook,
+            "TRACKER_BITFINEX_URL": demo,
+            "TRACKER_WORKER_ID": "e2e-alerter",
+        }
+        processes.start(
+            "demo", [*TRACKER, "demo-exchange", "--port", str(demo_port), "--pairs", "40"], env
+        )
+        dynamodb_local.wait_for_port(demo_port)
+        control(demo, "/control/volatility", {"volatility": 0.0005})
+        assert subprocess_ok(processes, env)
+        processes.start("fetcher", [*TRACKER, "fetch"], env)
+        processes.start("alerter", [*TRACKER, "alert"], env)
+        async with aws.dynamodb(settings) as client:
+            store = Store(client, settings)
+
+            async def history(market: Market) -> int:
+                return len(await store.query_points(market, time.time() - 20, time.time()))
+
+            await wait_for(lambda: history(BTC), 60, "fetcher writing")
+            await wait_for(lambda: _ge(history(BTC), 15), 60, "15 s of history")
+
+            # 2.9×: no alert.
+            control(
+                demo,
+                "/control/price",
+                {"symbol": "ethusd", "price": 2.9 * last_price(demo, "tETHUSD")},
+            )
+            # Kill the alerter, spike while it is dead, restart it: exactly one alert.
+            processes.kill("alerter")
+            control(
+                demo,
+                "/control/price",
+                {"symbol": "btcusd", "price": 3.5 * last_price(demo, "tBTCUSD")},
+            )
+            await asyncio.sleep(2.5)  # the spike is written while nobody reads the stream
+            processes.start("alerter-2", [*TRACKER, "alert"], env)
+            await wait_for(lambda: len(posts) >= 1, 60, "webhook POST")
+            await asyncio.sleep(3)  # room for a wrong second alert to show up
+            alerts = await store.list_alerts()
+        assert [a.market for a in alerts] == [BTC], processes.log("alerter-2")
+        assert 3.3 < alerts[0].ratio < 3.7
+        assert len(posts) == 1 and "BTCUSD" in posts[0]["title"]
+        assert processes.stop("fetcher") == 0
+        assert processes.stop("alerter-2") == 0
+
+
+def subprocess_ok(processes: Processes, env: dict[str, str]) -> bool:
+    init = processes.start("init", [*TRACKER, "init-db"], env)
+    return init.wait(60) == 0
+
+
+async def _ge(value: Any, n: int) -> bool:
+    return int(await value) >= n
