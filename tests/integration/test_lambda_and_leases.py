@@ -1,0 +1,85 @@
+"""The Lambda entry point on DynamoDB Local, and shard leases between two alerter replicas."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from alerter.lambda_handler import handle_event
+from alerter.stream import Leases
+from common import aws
+from common.db import Store
+from common.models import Market, Point
+from common.schema import init_db
+from common.ticks import tick_floor
+from tests.conftest import make_settings, wait_for, webhook_receiver
+from tests.integration.test_alerter import running_alerter, steady
+
+BTC = Market("bitfinex", "btcusd")
+
+
+def lambda_record(point: Point, sequence: int) -> dict[str, object]:
+    """A stream record in the shape AWS Lambda hands a function (times as numbers)."""
+    image = {"m": {"S": point.market.key}, "t": {"N": str(point.t)}, "p": {"N": repr(point.price)}}
+    return {
+        "eventID": str(sequence),
+        "eventName": "INSERT",
+        "eventSource": "aws:dynamodb",
+        "dynamodb": {
+            "ApproximateCreationDateTime": point.t,
+            "Keys": {k: image[k] for k in ("m", "t")},
+            "NewImage": image,
+            "SequenceNumber": str(sequence),
+            "StreamViewType": "NEW_IMAGE",
+        },
+    }
+
+
+async def test_lambda_handler_alerts_once_reading_the_window_from_the_table(
+    dynamodb_url: str,
+) -> None:
+    """Without a board, the handler reads each point's window from the table; a batch
+    delivered twice (Lambda retries) still makes one alert and one notification."""
+    async with webhook_receiver() as (posts, hook):
+        settings = make_settings(
+            dynamodb_url, fetch_interval=1, alert_window=60, notify_urls=[hook]
+        )
+        async with aws.dynamodb(settings) as client:
+            await init_db(client, settings)
+            store = Store(client, settings)
+            now = tick_floor(time.time(), 1)
+            await store.put_points(steady(BTC, now, 60))
+            spike = Point(BTC, now, 500.0, None)
+            await store.put_points([spike])
+            event = {"Records": [lambda_record(spike, 1)]}
+            for _ in range(2):
+                assert await handle_event(event, settings) == {"batchItemFailures": []}
+            alerts = await store.list_alerts()
+    assert [a.id for a in alerts] == [f"bitfinex:btcusd:{now}"] and alerts[0].points == 60
+    assert len(posts) == 1
+
+
+async def test_two_replicas_never_read_one_shard_at_once(dynamodb_url: str) -> None:
+    """The second replica cannot take a shard the first holds; it takes it over from the
+    checkpoint once the first stops, and what was written meanwhile is handled once."""
+    settings = make_settings(dynamodb_url, fetch_interval=1, alert_window=60, rank_window=600)
+    other = settings.model_copy(update={"worker_id": "replica-b"})
+    async with aws.dynamodb(settings) as client:
+        await init_db(client, settings)
+        store = Store(client, settings)
+        now = tick_floor(time.time(), 1)
+        await store.put_points(steady(BTC, now - 100, 30))
+        async with running_alerter(settings) as first:
+            await wait_for(lambda: first.processor.handled >= 30, 20, "first replica reading")
+            async with running_alerter(other) as second:
+                await asyncio.sleep(2.5)  # several assignment rounds
+                assert second.reader.readers == {}
+                assert second.processor.handled == 0
+                shard = next(iter(first.reader.readers))
+                assert not await Leases(client, other, "replica-b", 10).acquire(shard)
+        # The first has stopped and released its lease; a new replica takes over.
+        await store.put_points(steady(Market("bitfinex", "ethusd"), now, 10))
+        async with running_alerter(other) as second:
+            await wait_for(lambda: second.processor.handled >= 10, 20, "takeover")
+            await asyncio.sleep(0.5)
+            assert second.processor.handled == 10  # resumed after the checkpoint, not from 0
