@@ -12,6 +12,7 @@ handled, so a restart resumes where it stopped (records may be handled twice, ne
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -59,68 +60,53 @@ class Leases:
             )
         return dict(response.get("Item", {}))
 
-    async def acquire(self, shard: str) -> bool:
-        now = time.time()
+    async def _update(
+        self, shard: str, update: str, condition: str, values: dict[str, Any]
+    ) -> bool:
+        """A conditional UpdateItem of the shard's lease; False when the condition failed."""
         try:
             async with translate(f"lease {shard}"):
                 await self.client.update_item(
                     TableName=self.table,
                     Key=self.key(shard),
-                    UpdateExpression="SET #o = :me, #u = :until",
-                    # Free, expired, or already ours — and never a shard read to its end.
-                    ConditionExpression="(attribute_not_exists(#o) OR #o = :me OR #u < :now)"
-                    " AND attribute_not_exists(done)",
+                    UpdateExpression=update,
+                    ConditionExpression=condition,
                     ExpressionAttributeNames={"#o": "owner", "#u": "until"},
-                    ExpressionAttributeValues={
-                        ":me": {"S": self.owner},
-                        ":until": {"N": repr(now + self.ttl)},
-                        ":now": {"N": repr(now)},
-                    },
+                    ExpressionAttributeValues={":me": {"S": self.owner}, **values},
                 )
         except AlreadyDone:
             return False
         return True
 
+    def _expiry(self) -> dict[str, Any]:
+        return {"N": repr(time.time() + self.ttl)}
+
+    async def acquire(self, shard: str) -> bool:
+        return await self._update(
+            shard,
+            "SET #o = :me, #u = :until",
+            # Free, expired, or already ours — and never a shard read to its end.
+            "(attribute_not_exists(#o) OR #o = :me OR #u < :now) AND attribute_not_exists(done)",
+            {":until": self._expiry(), ":now": {"N": repr(time.time())}},
+        )
+
     async def renew(self, shard: str, checkpoint: str | None = None, done: bool = False) -> None:
         """Extend the lease (and move the checkpoint); LeaseLost if another owner has it."""
         sets = ["#u = :until"]
-        values: dict[str, Any] = {
-            ":me": {"S": self.owner},
-            ":until": {"N": repr(time.time() + self.ttl)},
-        }
+        values: dict[str, Any] = {":until": self._expiry()}
         if checkpoint is not None:
             sets.append("checkpoint = :seq")
             values[":seq"] = {"S": checkpoint}
         if done:
             sets.append("done = :done")
             values[":done"] = {"BOOL": True}
-        try:
-            async with translate(f"renew lease {shard}"):
-                await self.client.update_item(
-                    TableName=self.table,
-                    Key=self.key(shard),
-                    UpdateExpression="SET " + ", ".join(sets),
-                    ConditionExpression="#o = :me",
-                    ExpressionAttributeNames={"#u": "until", "#o": "owner"},
-                    ExpressionAttributeValues=values,
-                )
-        except AlreadyDone as exc:
-            raise LeaseLost(shard) from exc
+        if not await self._update(shard, "SET " + ", ".join(sets), "#o = :me", values):
+            raise LeaseLost(shard)
 
     async def release(self, shard: str) -> None:
         """Let another replica take the shard at once (it resumes from the checkpoint)."""
-        try:
-            async with translate(f"release lease {shard}"):
-                await self.client.update_item(
-                    TableName=self.table,
-                    Key=self.key(shard),
-                    UpdateExpression="SET #u = :zero",
-                    ConditionExpression="#o = :me",
-                    ExpressionAttributeNames={"#u": "until", "#o": "owner"},
-                    ExpressionAttributeValues={":me": {"S": self.owner}, ":zero": {"N": "0"}},
-                )
-        except (AlreadyDone, StoreError):
-            pass
+        with contextlib.suppress(StoreError):
+            await self._update(shard, "SET #u = :zero", "#o = :me", {":zero": {"N": "0"}})
 
 
 class StreamReader:

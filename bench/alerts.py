@@ -7,16 +7,16 @@ import os
 import subprocess
 import sys
 import time
-
-from aiohttp import web
+from typing import Any
 
 from bench.report import Row, ms, pct, verdict
-from common import aws, dynamodb_local
+from common import aws
 from common.db import Store
 from common.models import Market, Point
 from common.schema import init_db
 from common.settings import Settings
 from common.ticks import tick_floor
+from demo.webhook import receiving
 
 ALERTS = 220
 
@@ -24,17 +24,14 @@ ALERTS = 220
 async def latency(settings: Settings) -> list[Row]:
     received: dict[str, float] = {}
 
-    async def hook(request: web.Request) -> web.Response:
-        body = await request.json()
+    def on_post(body: dict[str, Any]) -> None:
         received[body["title"].split(":")[0].split()[1].lower()] = time.perf_counter()
-        return web.json_response({})
 
-    app = web.Application()
-    app.router.add_post("/hook", hook)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    port = dynamodb_local.free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
+    async with receiving(on_post) as hook:
+        return await _measure(settings, hook, received)
+
+
+async def _measure(settings: Settings, hook: str, received: dict[str, float]) -> list[Row]:
     markets = [Market("bitfinex", f"a{i:04d}usd") for i in range(ALERTS)]
     env = {
         "AWS_ENDPOINT_URL": settings.aws_endpoint_url or "",
@@ -42,7 +39,7 @@ async def latency(settings: Settings) -> list[Row]:
         "TRACKER_FETCH_INTERVAL": "1",
         "TRACKER_ALERT_WINDOW": "20",
         "TRACKER_RANK_WINDOW": "120",
-        "TRACKER_NOTIFY_URLS": f"json://127.0.0.1:{port}/hook",
+        "TRACKER_NOTIFY_URLS": hook,
         "TRACKER_LOG_LEVEL": "WARNING",
         "TRACKER_WORKER_ID": "bench-alerter",
     }
@@ -78,7 +75,6 @@ async def latency(settings: Settings) -> list[Row]:
         finally:
             alerter.terminate()
             alerter.wait(20)
-            await runner.cleanup()
     delays: list[float] = [received[s] - t for s, t in written.items() if s in received]
     p99 = pct(delays, 0.99) if delays else float("inf")
     return [

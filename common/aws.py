@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from typing import TYPE_CHECKING
 
 import aioboto3
@@ -32,20 +32,16 @@ def _session(settings: Settings) -> aioboto3.Session:
     )
 
 
-@asynccontextmanager
-async def dynamodb(settings: Settings) -> AsyncIterator[DynamoDBClient]:
-    async with _session(settings).client(
+def dynamodb(settings: Settings) -> AbstractAsyncContextManager[DynamoDBClient]:
+    return _session(settings).client(
         "dynamodb", endpoint_url=settings.aws_endpoint_url, config=_CONFIG
-    ) as client:
-        yield client
+    )
 
 
-@asynccontextmanager
-async def streams(settings: Settings) -> AsyncIterator[DynamoDBStreamsClient]:
-    async with _session(settings).client(
+def streams(settings: Settings) -> AbstractAsyncContextManager[DynamoDBStreamsClient]:
+    return _session(settings).client(
         "dynamodbstreams", endpoint_url=settings.aws_endpoint_url, config=_CONFIG
-    ) as client:
-        yield client
+    )
 
 
 @asynccontextmanager

@@ -72,24 +72,11 @@ async def demo() -> AsyncIterator[tuple[Any, str]]:
 @asynccontextmanager
 async def webhook_receiver() -> AsyncIterator[tuple[list[dict[str, Any]], str]]:
     """A local HTTP endpoint recording every JSON POST: (bodies, apprise json:// URL)."""
-    from aiohttp import web
+    from demo.webhook import receiving
 
     received: list[dict[str, Any]] = []
-
-    async def hook(request: web.Request) -> web.Response:
-        received.append(await request.json())
-        return web.json_response({"ok": True})
-
-    app = web.Application()
-    app.router.add_post("/hook", hook)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    port = dynamodb_local.free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    try:
-        yield received, f"json://127.0.0.1:{port}/hook"
-    finally:
-        await runner.cleanup()
+    async with receiving(received.append) as url:
+        yield received, url
 
 
 async def wait_for(condition: Any, timeout: float, what: str = "condition") -> None:
