@@ -33,6 +33,13 @@ def message(alert: Alert) -> tuple[str, str]:
     return title, body
 
 
+def public_name(channel: apprise.Apprise) -> str:
+    """The channel's URL as apprise masks it (tokens in the host or path shortened to their
+    first and last character), with no query and no credentials: safe for logs."""
+    url: str = channel[0].url(privacy=True)  # type: ignore[no-untyped-call]
+    return redact(url.partition("?")[0])
+
+
 class Notifier:
     def __init__(self, store: Store, urls: list[str], attempts: int = 6) -> None:
         self.store = store
@@ -41,8 +48,9 @@ class Notifier:
         for url in urls:
             channel = apprise.Apprise()
             if not channel.add(url):
-                raise ValueError(f"not a notification URL apprise understands: {redact(url)}")
-            self.channels.append((redact(url), channel))
+                scheme = url.partition("://")[0] if "://" in url else "?"
+                raise ValueError(f"not a notification URL apprise understands: {scheme}://…")
+            self.channels.append((public_name(channel), channel))
         self.queue: asyncio.Queue[Alert] = asyncio.Queue()
         self.queued: set[str] = set()  # ids waiting or in flight: one delivery each
         self.sent = 0

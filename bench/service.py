@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -73,10 +74,14 @@ async def timed(n: int, call: Any) -> list[float]:
     return out
 
 
-def wrk(url: str, seconds: int = 10) -> tuple[float, int]:
-    """(requests/s, errors) from wrk with 2 threads and 32 connections."""
+def wrk(url: str, seconds: int = 10, script: Path | None = None) -> tuple[float, int, str]:
+    """(requests/s, errors, output) from wrk with 2 threads and 32 connections."""
+    extra = ["--latency", "-s", str(script)] if script else []
     out = subprocess.run(
-        ["wrk", "-t2", "-c32", f"-d{seconds}s", url], capture_output=True, text=True, check=True
+        ["wrk", "-t2", "-c32", f"-d{seconds}s", *extra, url],
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
@@ -86,7 +91,12 @@ def wrk(url: str, seconds: int = 10) -> tuple[float, int]:
     count = int(errors.group(1)) if errors else 0
     if socket_errors:
         count += sum(int(g) for g in socket_errors.groups())
-    return rate, count
+    return rate, count, out
+
+
+def latency(out: str, q: str) -> str:
+    found = re.search(rf"^\s+{q}%\s+(\S+)", out, re.MULTILINE)
+    return found.group(1) if found else "?"
 
 
 def spawn(args: list[str], env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
@@ -156,6 +166,9 @@ async def service(settings: Settings) -> list[Row]:
                 bare_query = await timed(
                     SEQUENTIAL // 3, lambda i: _bare_query(client, settings, market, end)
                 )
+                bare_projected = await timed(
+                    SEQUENTIAL // 3, lambda i: _bare_query(client, settings, market, end, "t, p")
+                )
             p50 = pct(rank, 0.5)
             rows += [
                 Row("service: GET /rank p50 (cached, HTTP)", ms(p50)),
@@ -182,18 +195,25 @@ async def service(settings: Settings) -> list[Row]:
                     f"{naive / pct(uncached, 0.5):,.0f}×",
                 ),
                 Row("service: GET 24h history p50 (uncached, HTTP)", ms(pct(history, 0.5))),
-                Row("service: bare Query of the same 1,440 points p50", ms(pct(bare_query, 0.5))),
+                Row("service: bare Query of the same 1,440 items p50", ms(pct(bare_query, 0.5))),
                 Row(
-                    "service: history / bare Query",
+                    "service: history / bare Query (whole items)",
                     f"{pct(history, 0.5) / pct(bare_query, 0.5):.2f}×",
                     "≤ 1.25×",
                     verdict(pct(history, 0.5) / pct(bare_query, 0.5) <= 1.25),
                 ),
+                Row(
+                    "service: bare Query, same projection (t, p) p50", ms(pct(bare_projected, 0.5))
+                ),
+                Row(
+                    "service: history / bare Query (same projection)",
+                    f"{pct(history, 0.5) / pct(bare_projected, 0.5):.2f}×",
+                ),
             ]
             if shutil.which("wrk"):
-                bare_rate, _ = wrk(f"http://127.0.0.1:{bare_port}/bare")
+                bare_rate, _, _ = wrk(f"http://127.0.0.1:{bare_port}/bare")
                 for path in ("/rank", "/symbols"):
-                    rate, errors = wrk(base + path)
+                    rate, errors, _ = wrk(base + path)
                     rows.append(
                         Row(
                             f"load: GET {path} req/s (wrk, 32 conns, {errors} errors)",
@@ -208,6 +228,21 @@ async def service(settings: Settings) -> list[Row]:
                             verdict(rate / bare_rate >= 0.7 and errors == 0),
                         )
                     )
+                seconds = int(os.environ.get("BENCH_LOAD_SECONDS", "60"))
+                rate, errors, out = wrk(base, seconds, Path(__file__).with_name("mixed.lua"))
+                rows += [
+                    Row(
+                        f"load: mixed GETs for {seconds} s (symbols, history, rank, alerts)",
+                        f"{rate:,.0f} req/s",
+                        "≥ 1,000 req/s, 0 errors",
+                        verdict(rate >= 1000 and errors == 0),
+                    ),
+                    Row(
+                        "load: mixed latency p50 / p99",
+                        f"{latency(out, '50')} / {latency(out, '99')}",
+                    ),
+                    Row("load: mixed errors (non-2xx/3xx + socket)", str(errors)),
+                ]
             else:
                 rows.append(Row("load: wrk not installed (make bench installs it as root)", "-"))
         finally:
@@ -237,8 +272,10 @@ async def _naive_rank(store: Store, markets: list[Market], end: float, window: i
     sorted(s for s in stdevs if s is not None)
 
 
-async def _bare_query(client: Any, settings: Settings, market: Market, end: float) -> None:
-    request = {
+async def _bare_query(
+    client: Any, settings: Settings, market: Market, end: float, projection: str | None = None
+) -> None:
+    request: dict[str, Any] = {
         "TableName": settings.table("points"),
         "KeyConditionExpression": "m = :m AND t BETWEEN :a AND :b",
         "ExpressionAttributeValues": {
@@ -247,6 +284,8 @@ async def _bare_query(client: Any, settings: Settings, market: Market, end: floa
             ":b": {"N": str(int(end))},
         },
     }
+    if projection:
+        request["ProjectionExpression"] = projection
     while True:
         response = await client.query(**request)
         if "LastEvaluatedKey" not in response:

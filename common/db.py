@@ -19,7 +19,15 @@ from botocore.exceptions import (
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from common.errors import AlreadyDone, StoreError, StoreUnavailable
-from common.items import Item, alert_from_item, alert_item, point_from_item, point_item, point_key
+from common.items import (
+    METRIC_ATTRIBUTE,
+    Item,
+    alert_from_item,
+    alert_item,
+    point_from_item,
+    point_item,
+    point_key,
+)
 from common.models import Alert, Market, Metric, Point
 from common.retry import Backoff, Retry, retry
 from common.schema import ALERTS, ALERTS_BY_TIME, ALERTS_OUTBOX, META, POINTS
@@ -120,9 +128,7 @@ class Store:
                 raise
             raise StoreError(str(exc), "UnprocessedItems") from exc
 
-    async def query_points(
-        self, market: Market, start: float, end: float, metric: Metric | None = None
-    ) -> list[Point]:
+    async def query_points(self, market: Market, start: float, end: float) -> list[Point]:
         """Points with start < t <= end, oldest first, every page read."""
         lo, hi = tick_range(start, end)
         if lo > hi:
@@ -136,8 +142,6 @@ class Store:
                 ":hi": {"N": str(hi)},
             },
         }
-        if metric == "volume":
-            request["FilterExpression"] = "attribute_exists(v)"
         points: list[Point] = []
         async with translate("Query points"):
             while True:
@@ -145,6 +149,38 @@ class Store:
                 points.extend(point_from_item(i) for i in response["Items"])
                 if "LastEvaluatedKey" not in response:
                     return points
+                request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    async def query_series(
+        self, market: Market, start: float, end: float, metric: Metric
+    ) -> list[tuple[int, float]]:
+        """(tick, value) of one metric with start < t <= end, oldest first: only the two
+        attributes are read, which is all a history answer needs."""
+        lo, hi = tick_range(start, end)
+        if lo > hi:
+            return []
+        attribute = METRIC_ATTRIBUTE[metric]
+        request: dict[str, Any] = {
+            "TableName": self.points_table,
+            "KeyConditionExpression": "m = :m AND t BETWEEN :lo AND :hi",
+            "ProjectionExpression": f"t, {attribute}",
+            "ExpressionAttributeValues": {
+                ":m": {"S": market.key},
+                ":lo": {"N": str(lo)},
+                ":hi": {"N": str(hi)},
+            },
+        }
+        series: list[tuple[int, float]] = []
+        async with translate("Query series"):
+            while True:
+                response = await self.client.query(**request)
+                series.extend(
+                    (int(i["t"]["N"]), float(i[attribute]["N"]))
+                    for i in response["Items"]
+                    if attribute in i
+                )
+                if "LastEvaluatedKey" not in response:
+                    return series
                 request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
     async def latest_point(self, market: Market) -> Point | None:

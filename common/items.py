@@ -9,9 +9,10 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from common.models import Alert, Market, Point
+from common.models import Alert, Market, Metric, Point
 
 Item = dict[str, Any]
+METRIC_ATTRIBUTE: dict[Metric, str] = {"price": "p", "volume": "v"}
 
 
 def num(value: float | int) -> dict[str, str]:

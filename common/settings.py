@@ -58,6 +58,8 @@ class Settings(BaseSettings):
     alert_min_points: int | None = Field(default=None, ge=1)
     alert_cooldown: int = Field(default=3600, ge=0)
     notify_urls: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Origins a browser may call the API from (CORS); empty means CORS stays off.
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
     # Points kept in memory while DynamoDB is unreachable, in ticks (default: one day).
@@ -67,7 +69,7 @@ class Settings(BaseSettings):
     # shards at once; replicas need distinct ids (the container's hostname by default).
     worker_id: str = Field(default_factory=socket.gethostname)
 
-    _split_sources = field_validator("sources", "notify_urls", mode="before")(_split)
+    _split_lists = field_validator("sources", "notify_urls", "cors_origins", mode="before")(_split)
 
     @field_validator("sources")
     @classmethod

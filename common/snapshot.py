@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import zlib
 from dataclasses import dataclass
+from functools import cached_property
 
 from common.models import METRICS, Market, Metric
 from common.stats import Summary
@@ -18,7 +19,7 @@ from common.window import BoardRow
 PART_ROWS = 2000
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Snapshot:
     window_end: int
     rank_window: int
@@ -34,7 +35,17 @@ class Snapshot:
         return f"{self.window_end}-{self.written_at:.6f}"
 
     def by_market(self) -> dict[Market, BoardRow]:
-        return {row.market: row for row in self.rows}
+        return self._index[0]
+
+    @property
+    def exchanges(self) -> frozenset[str]:
+        return self._index[1]
+
+    @cached_property
+    def _index(self) -> tuple[dict[Market, BoardRow], frozenset[str]]:
+        """Built once per snapshot: every request of a tick reuses it."""
+        by_market = {row.market: row for row in self.rows}
+        return by_market, frozenset(m.exchange for m in by_market)
 
 
 def _row(row: BoardRow) -> list[object]:

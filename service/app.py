@@ -6,14 +6,16 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 
 from common.aws import dynamodb
 from common.db import Store
 from common.settings import Settings
 from service import errors
-from service.cache import ResponseCache, SnapshotCache
+from service.cache import CachedAnswers, ResponseCache, SnapshotCache
 from service.deps import State
-from service.metrics import Metrics
+from service.guard import ReadOnlyGuard
+from service.metrics import Metrics, MetricsMiddleware
 from service.routes import alerts, health, rank, symbols
 
 DESCRIPTION = """
@@ -39,7 +41,17 @@ def create_app(settings: Settings) -> FastAPI:
         title="Crypto market tracker", version="0.1.0", description=DESCRIPTION, lifespan=lifespan
     )
     app.state.metrics = Metrics()
-    app.middleware("http")(app.state.metrics.middleware)
+    app.add_middleware(CachedAnswers)
+    app.add_middleware(ReadOnlyGuard)
+    if settings.cors_origins:  # off unless configured; preflights answered before the guard
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET"],
+            allow_headers=["If-None-Match"],
+            expose_headers=["ETag"],
+        )
+    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)  # outermost: sees hits too
     errors.install(app)
     for module in (symbols, rank, alerts, health):
         app.include_router(module.router)

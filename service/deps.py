@@ -24,7 +24,7 @@ class State:
     responses: ResponseCache
 
 
-def get_state(request: Request) -> State:
+async def get_state(request: Request) -> State:
     state: State = request.app.state.tracker
     return state
 
@@ -37,6 +37,11 @@ async def get_snapshot(state: StateDep) -> Snapshot | None:
 
 
 SnapshotDep = Annotated[Snapshot | None, Depends(get_snapshot)]
+
+
+# Documented in the schema (case-insensitive: input is lower-cased before the strict check).
+EXCHANGE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+SYMBOL_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,47}(:[A-Za-z0-9][A-Za-z0-9._-]{0,47})?$"
 
 
 def _exchange(value: str | None) -> str | None:
@@ -57,9 +62,10 @@ def _symbol(value: str) -> str:
     return value
 
 
-def exchange_filter(
+async def exchange_filter(
     exchange: Annotated[
-        str | None, Query(description="Only this exchange", examples=["bitfinex"])
+        str | None,
+        Query(description="Only this exchange", examples=["bitfinex"], pattern=EXCHANGE_PATTERN),
     ] = None,
 ) -> str | None:
     return _exchange(exchange)
@@ -69,15 +75,23 @@ async def market(
     snapshot: SnapshotDep,
     state: StateDep,
     symbol: Annotated[
-        str, Path(description="Pair in lower case, e.g. btcusd", examples=["btcusd"])
+        str,
+        Path(
+            description="Pair, e.g. btcusd or testbtc:testusd",
+            examples=["btcusd"],
+            pattern=SYMBOL_PATTERN,
+        ),
     ],
     exchange: Annotated[
-        str, Query(description="Exchange of the market", examples=["bitfinex"])
+        str,
+        Query(
+            description="Exchange of the market", examples=["bitfinex"], pattern=EXCHANGE_PATTERN
+        ),
     ] = "bitfinex",
 ) -> Market:
     """The market named by the path, or 404 naming it when nothing was ever stored for it."""
     found = Market(_exchange(exchange) or "bitfinex", _symbol(symbol))
-    known = snapshot is not None and any(r.market == found for r in snapshot.rows)
+    known = snapshot is not None and found in snapshot.by_market()
     if not known and await state.store.latest_point(found) is None:
         raise NotFound(f"no market {found.symbol!r} on exchange {found.exchange!r}")
     return found

@@ -10,10 +10,11 @@ from common.errors import NotFound
 from common.models import Metric
 from common.snapshot import Snapshot
 from common.ticks import iso
+from service.cache import version
 from service.deps import ExchangeDep, MarketDep, SnapshotDep, StateDep
 from service.errors import Invalid
 from service.ranking import Ranked, rank_rows
-from service.routes.symbols import check_exchange, version
+from service.routes.symbols import check_exchange
 from service.schemas import RankEntry, Ranking, SymbolRank
 
 router = APIRouter(tags=["rank"])

@@ -288,3 +288,32 @@ async def test_health_ready_metrics_and_docs(seeded: Any) -> None:
         spec = (await http.get("/openapi.json")).json()
         assert spec["paths"]["/rank"]["get"]["summary"]
         assert spec["components"]["schemas"]["Ranking"]["examples"]
+
+
+async def test_read_only_bounded_and_cors_off_unless_configured(seeded: Any) -> None:
+    """Writes are refused, oversized request lines too; CORS headers only for named origins."""
+    settings, points = seeded
+    origin = {"Origin": "https://dash.example"}
+    async with stack(settings) as (_, alerter, http):
+        await published(alerter, len(points))
+        for method in ("POST", "PUT", "DELETE", "PATCH"):
+            refused = await http.request(method, "/symbols", json={"x": 1})
+            assert refused.status_code == 405 and refused.headers["allow"] == "GET, HEAD"
+            assert "read-only" in refused.json()["detail"]
+        long_query = await http.get("/rank", params={"symbols": "a" * 20_000})
+        assert long_query.status_code == 414 and "query string" in long_query.json()["detail"]
+        assert (await http.get("/" + "x" * 600)).status_code == 414
+        plain = await http.get("/symbols", headers=origin)
+        assert plain.status_code == 200 and "access-control-allow-origin" not in plain.headers
+
+    allowed = settings.model_copy(update={"cors_origins": ["https://dash.example"]})
+    async with stack(allowed) as (_, alerter, http):
+        await published(alerter, len(points))
+        answer = await http.get("/symbols", headers=origin)
+        assert answer.headers["access-control-allow-origin"] == "https://dash.example"
+        preflight = await http.options(
+            "/rank", headers=origin | {"Access-Control-Request-Method": "GET"}
+        )
+        assert preflight.status_code == 200
+        other = await http.get("/symbols", headers={"Origin": "https://evil.example"})
+        assert "access-control-allow-origin" not in other.headers

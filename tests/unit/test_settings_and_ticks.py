@@ -1,10 +1,13 @@
-"""Settings validation and tick alignment."""
+"""Settings validation, tick alignment, and secrets kept out of logs."""
 
 from __future__ import annotations
 
+import apprise
 import pytest
 from pydantic import ValidationError
 
+from alerter.notify import Notifier, public_name
+from common.log import redact
 from common.settings import Settings
 from common.ticks import iso, next_tick, parse_time, tick_floor
 
@@ -50,3 +53,30 @@ def test_parse_time_accepts_iso_and_epoch() -> None:
     assert parse_time("60") == 60
     with pytest.raises(ValueError):
         parse_time("yesterday")
+
+
+def test_redact_hides_credentials_in_urls() -> None:
+    line = "GET https://u:p@h/x failed; json://user:secret@hooks.example/a; see https://h/y"
+    assert redact(line) == "GET https://***@h/x failed; json://***@hooks.example/a; see https://h/y"
+
+
+@pytest.mark.parametrize(
+    ("url", "secret"),
+    [
+        ("slack://T1abcdef/B2defghij/C3ijklmnopqrstu", "B2defghij"),
+        ("tgram://123456789:AAH-secretsecretsecret/987", "secretsecret"),
+        ("json://user:hunter2@hooks.example/x", "hunter2"),
+        ("mailto://user:hunter2@gmail.com", "hunter2"),
+    ],
+)
+def test_notification_channels_are_named_without_their_secrets(url: str, secret: str) -> None:
+    channel = apprise.Apprise()
+    assert channel.add(url)
+    name = public_name(channel)
+    assert secret not in name and name.startswith(url.split("://")[0])
+
+
+def test_an_unknown_notification_url_is_refused_without_echoing_it() -> None:
+    with pytest.raises(ValueError, match=r"nosuch://…") as refused:
+        Notifier(None, ["nosuch://token-abc@x"])  # type: ignore[arg-type]
+    assert "token-abc" not in str(refused.value)
