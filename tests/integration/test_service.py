@@ -308,7 +308,7 @@ async def test_read_only_bounded_and_cors_off_unless_configured(seeded: Any) -> 
 
     allowed = settings.model_copy(update={"cors_origins": ["https://dash.example"]})
     async with stack(allowed) as (_, alerter, http):
-        await published(alerter, len(points))
+        await wait_for(lambda: alerter.published > 0, 30, "published after restart")
         answer = await http.get("/symbols", headers=origin)
         assert answer.headers["access-control-allow-origin"] == "https://dash.example"
         preflight = await http.options(
