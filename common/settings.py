@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import socket
 from typing import Annotated, Self
 
@@ -9,6 +10,7 @@ from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 KNOWN_SOURCES = ("bitfinex", "cryptowatch")
+CCXT_SOURCE = re.compile(r"^ccxt:[a-z0-9_]{2,40}$")  # any exchange ccxt knows (optional extra)
 
 
 def _split(value: object) -> object:
@@ -48,6 +50,8 @@ class Settings(BaseSettings):
     sources: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["bitfinex"])
     bitfinex_url: str = "https://api-pub.bitfinex.com"
     cryptowatch_url: str = "https://api.cryptowat.ch"
+    # Points every ccxt source's public API at another base (the demo exchange, a proxy).
+    ccxt_url: str | None = None
     fetch_interval: int = Field(default=60, ge=1, le=3600)
     # Seconds one HTTP request to an exchange may take before it is retried.
     fetch_timeout: float = Field(default=10.0, gt=0)
@@ -64,6 +68,8 @@ class Settings(BaseSettings):
     port: int = Field(default=8080, ge=0, le=65535)
     # Points kept in memory while DynamoDB is unreachable, in ticks (default: one day).
     buffer_ticks: int = Field(default=1440, ge=60)
+    # After a restart, refill from Bitfinex candles a gap of up to this many seconds (0: off).
+    backfill_max_gap: int = Field(default=0, ge=0)
     log_level: str = "INFO"
     # Names this process's stream leases: a restarted alerter with the same id resumes its
     # shards at once; replicas need distinct ids (the container's hostname by default).
@@ -74,9 +80,12 @@ class Settings(BaseSettings):
     @field_validator("sources")
     @classmethod
     def _known_sources(cls, value: list[str]) -> list[str]:
-        unknown = [s for s in value if s not in KNOWN_SOURCES]
+        unknown = [s for s in value if s not in KNOWN_SOURCES and not CCXT_SOURCE.match(s)]
         if unknown:
-            raise ValueError(f"unknown source(s) {unknown}; known: {', '.join(KNOWN_SOURCES)}")
+            raise ValueError(
+                f"unknown source(s) {unknown}; "
+                f"known: {', '.join(KNOWN_SOURCES)}, ccxt:<exchange id>"
+            )
         if not value:
             raise ValueError("at least one source is needed")
         return value

@@ -7,6 +7,11 @@ Every answer moves each market one step of a random walk. Control endpoints (JSO
             zero-price, drop-pair, new-pair (the last two take "symbol")
     POST /control/volatility {"volatility": 0.0}
     GET  /control/served   the last answer of each route, as served
+Kraken's public API (`/0/public/Assets`, `/AssetPairs`, `/Ticker`), over the same walks as
+the Cryptowatch `kraken:` markets, lets the ccxt source be tested offline.
+Candles (`/v2/candles/trade:1m:tSYM/hist`) are a deterministic function of the pair and the
+minute, around the pair's starting level, with an occasional minute without trades (no candle),
+as on a quiet real pair; the "candles" fault source makes them fail like the others.
 """
 
 from __future__ import annotations
@@ -14,7 +19,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import random
+import time
 from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -57,8 +64,9 @@ class DemoExchange:
     bitfinex: dict[str, Walk] = field(init=False)
     cryptowatch: dict[str, Walk] = field(init=False)
     faults: dict[str, deque[str]] = field(
-        default_factory=lambda: {"bitfinex": deque(), "cryptowatch": deque()}
+        default_factory=lambda: {"bitfinex": deque(), "cryptowatch": deque(), "candles": deque()}
     )
+    origins: dict[str, float] = field(init=False)
     next_price: dict[str, float] = field(default_factory=dict)
     served: dict[str, Any] = field(default_factory=dict)
 
@@ -66,6 +74,7 @@ class DemoExchange:
         self.rng = random.Random(self.seed)
         self.bitfinex = bitfinex_universe(self.pairs, self.rng)
         self.cryptowatch = cryptowatch_universe(self.rng)
+        self.origins = {symbol: walk.level for symbol, walk in self.bitfinex.items()}
 
     # -- answers ------------------------------------------------------------------------------
     def _price(self, key: str, walk: Walk) -> float:
@@ -148,6 +157,107 @@ class DemoExchange:
         }
         return {"result": result, "allowance": {"cost": 16767, "remaining": 1999983233}}
 
+    def candles(
+        self, symbol: str, start_ms: int, end_ms: int, limit: int, ascending: bool
+    ) -> list[list[float]]:
+        """1-minute candles [MTS, OPEN, CLOSE, HIGH, LOW, VOLUME] with start <= MTS <= end."""
+        origin = self.origins.get(symbol)
+        if origin is None:
+            return []
+        now_minute = int(time.time()) // 60 * 60
+        first = max(math.ceil(start_ms / 60_000), 0) * 60
+        last = min(end_ms // 60_000 * 60, now_minute)
+        minutes = range(first, last + 1, 60) if ascending else range(last, first - 1, -60)
+        rows: list[list[float]] = []
+        for minute in minutes:
+            rng = random.Random(f"{self.seed}:{symbol}:{minute}")
+            if rng.random() < 0.03:
+                continue  # no trade in this minute: Bitfinex serves no candle for it
+            close = candle_level(origin, minute)
+            open_ = close * (1 + rng.uniform(-0.001, 0.001))
+            volume = rng.uniform(0.1, 10.0)
+            rows.append([minute * 1000, open_, close, max(open_, close), min(open_, close), volume])
+            if len(rows) >= limit:
+                break
+        return rows
+
+    # -- Kraken (for ccxt) --------------------------------------------------------------------
+    def kraken_pairs(self) -> dict[str, tuple[str, str, Walk]]:
+        """Kraken pair name → (base asset, quote asset, walk), in Kraken's own naming."""
+        pairs: dict[str, tuple[str, str, Walk]] = {}
+        for key, walk in self.cryptowatch.items():
+            exchange, _, pair = key.partition(":")
+            if exchange == "kraken" and pair.endswith("usd"):
+                base, quote = kraken_asset(pair[:-3].upper()), "ZUSD"
+                pairs[base + quote if len(base) == 4 else base + "USD"] = (base, quote, walk)
+        return pairs
+
+    def kraken_assets(self) -> dict[str, Any]:
+        assets = {q for _, q, _ in self.kraken_pairs().values()}
+        assets |= {b for b, _, _ in self.kraken_pairs().values()}
+        return {
+            "error": [],
+            "result": {
+                a: {
+                    "aclass": "currency",
+                    "altname": kraken_altname(a),
+                    "decimals": 10,
+                    "display_decimals": 5,
+                    "status": "enabled",
+                }
+                for a in sorted(assets)
+            },
+        }
+
+    def kraken_asset_pairs(self) -> dict[str, Any]:
+        result = {}
+        for name, (base, quote, _) in self.kraken_pairs().items():
+            alt = kraken_altname(base) + kraken_altname(quote)
+            result[name] = {
+                "altname": alt,
+                "wsname": f"{kraken_altname(base)}/{kraken_altname(quote)}",
+                "aclass_base": "currency",
+                "base": base,
+                "aclass_quote": "currency",
+                "quote": quote,
+                "lot": "unit",
+                "cost_decimals": 5,
+                "pair_decimals": 5,
+                "lot_decimals": 8,
+                "lot_multiplier": 1,
+                "leverage_buy": [],
+                "leverage_sell": [],
+                "fees": [[0, 0.26], [50000, 0.24]],
+                "fees_maker": [[0, 0.16], [50000, 0.14]],
+                "fee_volume_currency": "ZUSD",
+                "margin_call": 80,
+                "margin_stop": 40,
+                "ordermin": "0.0001",
+                "costmin": "0.5",
+                "tick_size": "0.00001",
+                "status": "online",
+            }
+        return {"error": [], "result": result}
+
+    def kraken_ticker(self) -> dict[str, Any]:
+        result = {}
+        for name, (_, _, walk) in self.kraken_pairs().items():
+            exchange_key = next(k for k, w in self.cryptowatch.items() if w is walk)
+            last = self._price(f"cw:{exchange_key}", walk)
+            text = f"{last:.10g}"
+            result[name] = {
+                "a": [f"{last * 1.0005:.10g}", "1", "1.000"],
+                "b": [f"{last * 0.9995:.10g}", "1", "1.000"],
+                "c": [text, "0.01"],
+                "v": [f"{walk.volume / 2:.8f}", f"{walk.volume:.8f}"],
+                "p": [text, text],
+                "t": [1200, 2400],
+                "l": [f"{last * 0.98:.10g}"] * 2,
+                "h": [f"{last * 1.02:.10g}"] * 2,
+                "o": text,
+            }
+        return {"error": [], "result": result}
+
     # -- control ------------------------------------------------------------------------------
     def set_price(self, exchange: str, symbol: str, price: float) -> str:
         if exchange == "bitfinex":
@@ -170,6 +280,23 @@ class DemoExchange:
             self.bitfinex[name] = Walk(1.0, 100.0)
         else:
             self.faults[source].extend([kind] * times)
+
+
+KRAKEN_ASSETS = {"BTC": "XXBT", "ETH": "XETH", "LTC": "XLTC", "XRP": "XXRP", "XMR": "XXMR"}
+
+
+def kraken_asset(code: str) -> str:
+    """Kraken's asset name: the old X-prefixed ones for the first listings (XXBT for BTC)."""
+    return KRAKEN_ASSETS.get(code, code)
+
+
+def kraken_altname(asset: str) -> str:
+    return asset[1:] if len(asset) == 4 and asset[0] in "XZ" and asset != "XTZ" else asset
+
+
+def candle_level(origin: float, minute: int) -> float:
+    """A smooth deterministic path around `origin`: two slow waves, ±3 %."""
+    return origin * (1 + 0.02 * math.sin(minute / 5400) + 0.01 * math.sin(minute / 700))
 
 
 def _bitfinex_key(walks: dict[str, Walk], symbol: str) -> str:
@@ -216,6 +343,34 @@ def make_app(exchange: DemoExchange) -> web.Application:
     async def pair_list(_: web.Request) -> web.Response:
         return web.json_response([[s[1:] for s in exchange.bitfinex]])
 
+    async def candles(request: web.Request) -> web.Response:
+        parts = request.match_info["key"].split(":", 2)  # trade:1m:tTESTBTC:TESTUSD
+        symbol = parts[2] if len(parts) == 3 else ""
+        if parts[:2] != ["trade", "1m"]:
+            return web.json_response(["error", 10020, "time frame: invalid"], status=500)
+        try:
+            start = int(request.query.get("start", "0"))
+            end = int(request.query.get("end", str(int(time.time() * 1000))))
+            limit = min(int(request.query.get("limit", "100")), 10_000)
+        except ValueError:
+            return web.json_response(["error", 10020, "start: invalid"], status=500)
+        ascending = request.query.get("sort") == "1"
+        return await faulty(
+            "candles",
+            "candles",
+            lambda _: exchange.candles(symbol, start, end, limit, ascending),
+        )
+
+    async def kraken_assets(_: web.Request) -> web.Response:
+        return web.json_response(exchange.kraken_assets())
+
+    async def kraken_asset_pairs(_: web.Request) -> web.Response:
+        return web.json_response(exchange.kraken_asset_pairs())
+
+    async def kraken_ticker(_: web.Request) -> web.Response:
+        exchange.served["kraken"] = answer = exchange.kraken_ticker()
+        return web.json_response(answer)
+
     async def prices(_: web.Request) -> web.Response:
         return await faulty("cryptowatch", "prices", exchange.prices)
 
@@ -260,6 +415,10 @@ def make_app(exchange: DemoExchange) -> web.Application:
     app.router.add_get("/v2/tickers", tickers)
     app.router.add_get("/v2/platform/status", status)
     app.router.add_get("/v2/conf/pub:list:pair:exchange", pair_list)
+    app.router.add_get("/v2/candles/{key}/hist", candles)
+    app.router.add_get("/0/public/Assets", kraken_assets)
+    app.router.add_get("/0/public/AssetPairs", kraken_asset_pairs)
+    app.router.add_get("/0/public/Ticker", kraken_ticker)
     app.router.add_get("/markets/prices", prices)
     app.router.add_get("/markets/summaries", summaries)
     app.router.add_post("/control/price", control_price)

@@ -13,9 +13,10 @@ import aiohttp
 
 from common.db import Store
 from common.errors import StoreError
-from common.models import Point
+from common.models import Market, Point
 from common.retry import GaveUp
 from common.settings import Settings
+from fetcher.backfill import Backfill
 from fetcher.http import SourceError, get_json
 from fetcher.ingest import Batch, Ingest
 from fetcher.schedule import ticks
@@ -49,6 +50,7 @@ class Fetcher:
         self.sources = sources
         self.ingest = Ingest(store, max_batches=settings.buffer_ticks * len(sources))
         self.figures = Figures(sources={s.id: SourceFigures() for s in sources})
+        self.markets: dict[str, list[Market]] = {}  # each source's markets in its last answer
 
     async def run_tick(self, t: int) -> bool:
         """Fetch tick `t` from every source and queue its points; True if every source answered."""
@@ -101,6 +103,7 @@ class Fetcher:
         if parsed.skipped:
             reasons = ", ".join(f"{n} {why}" for why, n in Counter(parsed.skipped).most_common())
             log.warning("%s: tick %d: skipped %s", source.id, t, reasons)
+        self.markets[source.id] = [q.market for q in parsed.quotes]
         points = [Point(q.market, t, q.price, q.volume) for q in parsed.quotes]
         self.ingest.submit(Batch(source.id, t, points))
         return True
@@ -140,19 +143,57 @@ class Fetcher:
         )
         writer = asyncio.create_task(self.ingest.run(stop))
         heartbeat: asyncio.Task[None] | None = None
+        previous = await self.previous_newest()
+        catch_up: asyncio.Task[None] | None = None
         try:
             async for tick in ticks(self.settings.fetch_interval, stop):
                 self.figures.missed += tick.missed
                 await self.run_tick(tick.t)
+                if catch_up is None and previous is not None:
+                    catch_up = asyncio.create_task(self.catch_up(previous, tick.t))
                 # Never let a slow or absent DynamoDB hold up the schedule.
                 if heartbeat is None or heartbeat.done():
                     heartbeat = asyncio.create_task(self.heartbeat())
         finally:
             stop.set()
             self.ingest.wake()
+            if catch_up is not None and not catch_up.done():
+                catch_up.cancel()
+                log.info("backfill of the restart gap stopped (it resumes at the next start)")
             await writer
             if heartbeat:
                 await heartbeat
+
+    async def previous_newest(self) -> int | None:
+        """The newest tick the previous run wrote, when a restart gap should be refilled."""
+        if not self.settings.backfill_max_gap or all(s.id != "bitfinex" for s in self.sources):
+            return None
+        try:
+            beat = await self.store.get_heartbeat("fetcher")
+        except StoreError as exc:
+            log.warning("restart gap not known (%s): no backfill", exc)
+            return None
+        newest = (beat or {}).get("newest_tick")
+        return int(newest) if isinstance(newest, float) and newest > 0 else None
+
+    async def catch_up(self, previous: int, first: int) -> None:
+        """Refill, from Bitfinex candles, the ticks between the last run and this one."""
+        start = max(previous, first - self.settings.backfill_max_gap)
+        end = first - self.settings.fetch_interval
+        markets = self.markets.get("bitfinex", [])
+        if end <= start or not markets:
+            return
+        log.info(
+            "backfilling the restart gap (%d s) for %d Bitfinex market(s) from candles",
+            end - start,
+            len(markets),
+        )
+        summary = await Backfill(self.settings, self.store, self.http).run(markets, start, end)
+        log.info(
+            "restart gap refilled: %d point(s) written for %d tick(s) missing",
+            summary.written,
+            summary.missing,
+        )
 
     async def close(self, grace: float = 10.0) -> None:
         """Flush what is buffered, within `grace` seconds; say what could not be written."""

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Debian's docker-compose (to validate docker-compose.yml where no Docker engine runs) and,
-# with the argument `bench`, the wrk load generator.
+# Debian's docker-compose (to validate docker-compose.yml where no Docker engine runs),
+# Chromium (the dashboard's browser test drives it through Playwright) and, with the argument
+# `bench`, the wrk load generator.
 set -euo pipefail
-wanted=(docker-compose)
+wanted=(docker-compose chromium)
 [ "${1:-}" = bench ] && wanted+=(wrk)
 missing=()
 for tool in "${wanted[@]}"; do command -v "$tool" >/dev/null 2>&1 || missing+=("$tool"); done

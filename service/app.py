@@ -16,7 +16,7 @@ from service.cache import CachedAnswers, ResponseCache, SnapshotCache
 from service.deps import State
 from service.guard import ReadOnlyGuard
 from service.metrics import Metrics, MetricsMiddleware
-from service.routes import alerts, health, rank, symbols
+from service.routes import alerts, dashboard, health, rank, symbols
 
 DESCRIPTION = """
 Prices and 24h volumes of every market on Bitfinex (and Cryptowatch-format feeds), one point
@@ -53,6 +53,7 @@ def create_app(settings: Settings) -> FastAPI:
         )
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)  # outermost: sees hits too
     errors.install(app)
-    for module in (symbols, rank, alerts, health):
+    for module in (symbols, rank, alerts, health, dashboard):
         app.include_router(module.router)
+    app.mount("/static", dashboard.static_files(), name="static")
     return app

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+from common import dynamodb_local
+from common.settings import Settings
 
 TRACKER = [sys.executable, "-m", "common.cli"]
 
@@ -57,3 +65,36 @@ def processes(tmp_path: Path) -> Iterator[Processes]:
     running = Processes(tmp_path)
     yield running
     running.stop_all()
+
+
+@contextmanager
+def api_processes(
+    config: Settings, logs: Path, path: str, ready: Callable[[Any], bool]
+) -> Iterator[str]:
+    """`tracker alert` + `tracker serve` on `config`'s tables, yielded (base URL) once the
+    JSON at `path` satisfies `ready`; both stopped afterwards."""
+    port = dynamodb_local.free_port()
+    assert config.aws_endpoint_url
+    env = {
+        "AWS_ENDPOINT_URL": config.aws_endpoint_url,
+        "TRACKER_TABLE_PREFIX": config.table_prefix,
+        "TRACKER_PORT": str(port),
+        "TRACKER_WORKER_ID": config.table_prefix,
+    }
+    running = Processes(logs)
+    running.start("alerter", [*TRACKER, "alert"], env)
+    running.start("service", [*TRACKER, "serve"], env)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(base + path, timeout=2) as response:
+                if ready(json.loads(response.read())):
+                    break
+        except OSError:
+            pass
+        time.sleep(0.3)
+    try:
+        yield base
+    finally:
+        running.stop_all()

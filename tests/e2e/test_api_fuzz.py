@@ -4,9 +4,7 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,13 +14,13 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import positive_data_acceptance
 
-from common import aws, dynamodb_local
+from common import aws
 from common.db import Store
 from common.models import Alert, Market, Point
 from common.schema import init_db
 from common.ticks import tick_floor
 from tests.conftest import make_settings
-from tests.e2e.conftest import TRACKER, Processes
+from tests.e2e.conftest import api_processes
 
 
 async def _seed(config: Any) -> None:
@@ -42,30 +40,9 @@ async def _seed(config: Any) -> None:
 def api(dynamodb_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     config = make_settings(dynamodb_url)
     asyncio.run(_seed(config))
-    port = dynamodb_local.free_port()
-    env = {
-        "AWS_ENDPOINT_URL": dynamodb_url,
-        "TRACKER_TABLE_PREFIX": config.table_prefix,
-        "TRACKER_PORT": str(port),
-        "TRACKER_WORKER_ID": config.table_prefix,
-    }
-    running = Processes(Path(tmp_path_factory.mktemp("fuzz")))
-    running.start("alerter", [*TRACKER, "alert"], env)
-    running.start("service", [*TRACKER, "serve"], env)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"{base}/symbols", timeout=2) as response:
-                if len(json.loads(response.read())["symbols"]) == 4:
-                    break
-        except OSError:
-            pass
-        time.sleep(0.3)
-    try:
+    logs = Path(tmp_path_factory.mktemp("fuzz"))
+    with api_processes(config, logs, "/symbols", lambda body: len(body["symbols"]) == 4) as base:
         yield schemathesis.openapi.from_url(f"{base}/openapi.json")
-    finally:
-        running.stop_all()
 
 
 def test_api_conforms_to_its_schema(api: Any) -> None:

@@ -1,0 +1,71 @@
+"""Any exchange ccxt knows (`TRACKER_SOURCES=ccxt:kraken`): `fetch_tickers` → spot markets.
+
+An optional extra (`pip install '.[ccxt]'`): ccxt is imported only when such a source is
+configured. ccxt makes its own requests (with its own rate limiter), so `fetch` does not use
+the tick's `get`; a ccxt error becomes one log line and the next tick tries again.
+`TRACKER_CCXT_URL` points every ccxt exchange's public API at another base (the demo
+exchange, a proxy); unset, ccxt talks to the exchange itself.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fetcher.http import SourceError
+from fetcher.sources.base import GetJson, Parsed, quote
+
+
+def symbol_of(unified: str) -> str | None:
+    """ccxt's `BTC/USD` → `btcusd`; derivatives (`BTC/USD:USD`) are not spot markets: None."""
+    base, slash, quote_ = unified.partition("/")
+    if not slash or ":" in quote_ or not base or not quote_:
+        return None
+    return (base + quote_).lower()
+
+
+class CcxtSource:
+    def __init__(self, exchange_id: str, timeout: float, base_url: str | None = None) -> None:
+        try:
+            import ccxt.async_support as ccxt_async
+        except ImportError as exc:  # pragma: no cover - depends on the install
+            raise SourceError(
+                f"ccxt:{exchange_id} needs the optional extra: pip install '.[ccxt]'"
+            ) from exc
+        if exchange_id not in ccxt_async.exchanges:
+            raise SourceError(f"ccxt knows no exchange {exchange_id!r}")
+        self.id = f"ccxt:{exchange_id}"
+        self.exchange_id = exchange_id
+        self.base_url = base_url or exchange_id
+        self.client: Any = getattr(ccxt_async, exchange_id)(
+            {"enableRateLimit": True, "timeout": int(timeout * 1000)}
+        )
+        if base_url:
+            self.client.urls["api"] = {
+                name: base_url.rstrip("/") for name in self.client.urls.get("api", {}) or {"public"}
+            }
+        self.errors: tuple[type[BaseException], ...] = (ccxt_async.BaseError,)
+
+    async def fetch(self, get: GetJson) -> Any:
+        try:
+            return await self.client.fetch_tickers()
+        except self.errors as exc:
+            raise SourceError(f"{self.id}: {type(exc).__name__}: {str(exc)[:200]}") from exc
+
+    def parse(self, payload: Any) -> Parsed:
+        parsed = Parsed()
+        if not isinstance(payload, dict):
+            parsed.skip("answer is not a mapping")
+            return parsed
+        for unified, ticker in payload.items():
+            symbol = symbol_of(unified) if isinstance(unified, str) else None
+            if symbol is None or not isinstance(ticker, dict):
+                parsed.skip("not a spot market")
+                continue
+            price = ticker.get("last")
+            if price is None:
+                price = ticker.get("close")
+            quote(parsed, self.exchange_id, symbol, price, ticker.get("baseVolume"))
+        return parsed
+
+    async def close(self) -> None:
+        await self.client.close()

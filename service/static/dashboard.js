@@ -1,0 +1,232 @@
+// The dashboard: plain JS over the public API, refreshed once per tick (the API's max-age).
+"use strict";
+
+const state = {
+  markets: [],          // every market from /symbols: {exchange, symbol, price, volume, time}
+  picked: [],           // "exchange:symbol" keys on the chart
+  metric: "price",
+  ranking: [],
+  sort: { key: "rank", dir: 1 },
+  chart: null,
+  timer: null,
+};
+const $ = (selector) => document.querySelector(selector);
+const key = (m) => `${m.exchange}:${m.symbol}`;
+const fmt = (x) => (x == null ? "—" : Number(x).toLocaleString("en-US", { maximumSignificantDigits: 6 }));
+
+async function api(path) {
+  const response = await fetch(path, { headers: { Accept: "application/json" } });
+  const body = await response.json();
+  if (!response.ok) throw new Error(body.detail ? JSON.stringify(body.detail) : response.statusText);
+  const maxAge = /max-age=(\d+)/.exec(response.headers.get("Cache-Control") || "");
+  return { body, maxAge: maxAge ? Number(maxAge[1]) : null };
+}
+
+function setStatus(text) { $("#status").textContent = text; }
+
+// -- market picker -------------------------------------------------------------------------
+function renderOptions() {
+  const list = $("#market-list");
+  list.replaceChildren(...state.markets.map((m) => {
+    const option = document.createElement("option");
+    option.value = key(m);
+    option.label = `${m.symbol.toUpperCase()} on ${m.exchange} · ${fmt(m.price)}`;
+    return option;
+  }));
+}
+
+function findMarket(text) {
+  const wanted = text.trim().toLowerCase();
+  if (!wanted) return null;
+  return state.markets.find((m) => key(m) === wanted)
+    || state.markets.find((m) => m.symbol === wanted && m.exchange === "bitfinex")
+    || state.markets.find((m) => m.symbol === wanted)
+    || null;
+}
+
+function pick(marketKey) {
+  if (!state.picked.includes(marketKey)) state.picked.push(marketKey);
+  renderPicked();
+  drawChart();
+}
+
+function renderPicked() {
+  $("#picked").replaceChildren(...state.picked.map((marketKey) => {
+    const item = document.createElement("li");
+    item.textContent = marketKey;
+    const remove = document.createElement("button");
+    remove.type = "button";
+    remove.textContent = "×";
+    remove.setAttribute("aria-label", `Remove ${marketKey} from the chart`);
+    remove.addEventListener("click", () => {
+      state.picked = state.picked.filter((k) => k !== marketKey);
+      renderPicked();
+      drawChart();
+    });
+    item.append(" ", remove);
+    return item;
+  }));
+}
+
+// -- chart ---------------------------------------------------------------------------------
+async function drawChart() {
+  const box = $("#chart");
+  if (!state.picked.length) {
+    if (state.chart) { state.chart.destroy(); state.chart = null; }
+    box.innerHTML = '<p class="empty">Pick a market to chart its last 24 hours.</p>';
+    return;
+  }
+  const series = await Promise.all(state.picked.map(async (marketKey) => {
+    const [exchange, ...rest] = marketKey.split(":");
+    const symbol = encodeURIComponent(rest.join(":"));
+    const { body } = await api(`/symbols/${symbol}/history?exchange=${exchange}&metric=${state.metric}`);
+    return { marketKey, points: body.points };
+  }));
+  const relative = series.length > 1;
+  const times = [...new Set(series.flatMap((s) => s.points.map((p) => Date.parse(p.time) / 1000)))]
+    .sort((a, b) => a - b);
+  const index = new Map(times.map((t, i) => [t, i]));
+  const columns = series.map((s) => {
+    const column = new Array(times.length).fill(null);
+    const base = s.points.length ? s.points[0].value : 1;
+    for (const p of s.points) {
+      const value = relative ? (100 * (p.value - base)) / base : p.value;
+      column[index.get(Date.parse(p.time) / 1000)] = value;
+    }
+    return column;
+  });
+  const palette = ["#0969da", "#cf222e", "#1a7f37", "#8250df", "#bf8700", "#57606a"];
+  const label = relative ? "% change" : state.metric;
+  const options = {
+    width: Math.max(280, box.clientWidth),
+    height: 320,
+    scales: { x: { time: true } },
+    axes: [{}, { label, size: 70 }],
+    series: [
+      { label: "time" },
+      ...series.map((s, i) => ({
+        label: s.marketKey, stroke: palette[i % palette.length], width: 1.5, spanGaps: false,
+        value: (_, v) => (v == null ? "—" : relative ? `${v.toFixed(2)} %` : fmt(v)),
+      })),
+    ],
+  };
+  if (state.chart) state.chart.destroy();
+  box.innerHTML = "";
+  state.chart = new uPlot(options, [times, ...columns], box);
+  box.setAttribute("aria-label",
+    `${label} of ${state.picked.join(", ")} over the last 24 hours, ${times.length} ticks`);
+}
+
+// -- rank table ----------------------------------------------------------------------------
+function renderRank() {
+  const { key: sortKey, dir } = state.sort;
+  const rows = [...state.ranking].sort((a, b) => {
+    const x = sortKey === "market" ? key(a) : a[sortKey];
+    const y = sortKey === "market" ? key(b) : b[sortKey];
+    return (x < y ? -1 : x > y ? 1 : 0) * dir;
+  });
+  $("#rank tbody").replaceChildren(...rows.map((r) => {
+    const tr = document.createElement("tr");
+    const market = document.createElement("button");
+    market.className = "market";
+    market.type = "button";
+    market.textContent = key(r);
+    market.title = `Chart ${key(r)}`;
+    market.addEventListener("click", () => pick(key(r)));
+    const cells = [r.rank, market, fmt(r.stdev), fmt(r.mean), r.count];
+    cells.forEach((value, i) => {
+      const td = document.createElement("td");
+      if (i >= 2) td.className = "num";
+      td.append(value);
+      tr.append(td);
+    });
+    return tr;
+  }));
+  for (const th of document.querySelectorAll("#rank th")) {
+    const k = th.querySelector("button").dataset.key;
+    th.setAttribute("aria-sort", k === sortKey ? (dir > 0 ? "ascending" : "descending") : "none");
+  }
+}
+
+async function loadRank() {
+  const normalize = $("#normalize").checked;
+  const { body } = await api(`/rank?limit=1000&normalize=${normalize}`);
+  state.ranking = body.ranking;
+  $("#rank-caption").textContent = `${body.total} markets · window ${body.window_start} → ${body.window_end}`
+    + (normalize ? " · stdev ÷ mean" : "");
+  renderRank();
+}
+
+// -- alerts --------------------------------------------------------------------------------
+async function loadAlerts() {
+  const { body } = await api("/alerts?limit=20");
+  const list = $("#alerts");
+  if (!body.alerts.length) {
+    list.innerHTML = '<li class="empty">No alerts yet.</li>';
+    return;
+  }
+  list.replaceChildren(...body.alerts.map((a) => {
+    const item = document.createElement("li");
+    const ratio = document.createElement("span");
+    ratio.className = "ratio";
+    ratio.textContent = `${a.ratio.toFixed(2)}×`;
+    item.append(`${a.time} ${a.exchange}:${a.symbol} at ${fmt(a.price)} — `, ratio,
+      ` its hour average ${fmt(a.average)}`);
+    return item;
+  }));
+}
+
+// -- refresh -------------------------------------------------------------------------------
+async function refresh() {
+  clearTimeout(state.timer);
+  let wait = 30;
+  try {
+    const { body, maxAge } = await api("/symbols");
+    state.markets = body.symbols;
+    renderOptions();
+    if (!state.picked.length && state.markets.length) {
+      const first = findMarket("btcusd") || state.markets[0];
+      state.picked.push(key(first));
+      renderPicked();
+    }
+    await Promise.all([loadRank(), loadAlerts(), drawChart()]);
+    const newest = state.markets.reduce((t, m) => (m.time > t ? m.time : t), "");
+    setStatus(`${state.markets.length} markets · newest tick ${newest || "—"}`);
+    if (maxAge != null) wait = Math.max(5, maxAge + 1);
+  } catch (error) {
+    setStatus(`Could not load data: ${error.message}; retrying`);
+    wait = 10;
+  }
+  state.timer = setTimeout(refresh, wait * 1000);
+}
+
+$("#picker").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const input = $("#market-search");
+  const market = findMarket(input.value);
+  if (!market) {
+    setStatus(`No market called “${input.value}”`);
+    return;
+  }
+  input.value = "";
+  pick(key(market));
+});
+$("#market-search").addEventListener("change", (event) => {
+  const market = state.markets.find((m) => key(m) === event.target.value);
+  if (market) { event.target.value = ""; pick(key(market)); }
+});
+for (const radio of document.querySelectorAll('input[name="metric"]')) {
+  radio.addEventListener("change", () => { state.metric = radio.value; drawChart(); });
+}
+$("#normalize").addEventListener("change", () => loadRank());
+for (const button of document.querySelectorAll("#rank th button")) {
+  button.addEventListener("click", () => {
+    const k = button.dataset.key;
+    state.sort = { key: k, dir: state.sort.key === k ? -state.sort.dir : 1 };
+    renderRank();
+  });
+}
+new ResizeObserver(() => {
+  if (state.chart) state.chart.setSize({ width: Math.max(280, $("#chart").clientWidth), height: 320 });
+}).observe($("#chart"));
+refresh();

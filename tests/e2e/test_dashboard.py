@@ -1,0 +1,141 @@
+"""The dashboard in headless Chromium (Debian's, driven by Playwright) against the real service
+and alerter processes on seeded data: the rank table and its normalised toggle and sorting, a
+market picked by search and charted, the alerts, a phone-width layout, nothing fetched from
+anywhere but the service, and a screenshot (kept in docs/ when TRACKER_SCREENSHOT names it)."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.async_api import async_playwright
+
+from common import aws
+from common.db import Store
+from common.models import Alert, Market, Point
+from common.schema import init_db
+from common.settings import Settings
+from common.ticks import tick_floor
+from tests.conftest import make_settings
+from tests.e2e.conftest import api_processes
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+# level, relative amplitude: absolute stdev order differs from the normalised one.
+MARKETS = {
+    "btcjpy": (6_000_000.0, 0.001),
+    "btcusd": (40_000.0, 0.002),
+    "ethusd": (2_500.0, 0.01),
+    "solusd": (100.0, 0.05),
+    "xrpusd": (0.5, 0.03),
+}
+BY_STDEV = ["btcjpy", "btcusd", "ethusd", "solusd", "xrpusd"]
+BY_NORMALISED = ["solusd", "xrpusd", "ethusd", "btcusd", "btcjpy"]
+
+
+async def _seed(config: Settings) -> None:
+    now = tick_floor(time.time(), 60)
+    points = [
+        Point(Market("bitfinex", s), now - 60 * i, level * (1 + amp * math.sin(i / 40)), 1e3 + i)
+        for s, (level, amp) in MARKETS.items()
+        for i in range(1440)
+    ]
+    async with aws.dynamodb(config) as client:
+        await init_db(client, config)
+        store = Store(client, config)
+        await store.put_points(points)
+        btc = Market("bitfinex", "btcusd")
+        await store.put_alert(Alert(btc, now - 600, 140_000.0, 40_000.0, 60), pending=False)
+
+
+@pytest.fixture(scope="module")
+def service(dynamodb_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    config = make_settings(dynamodb_url)
+    asyncio.run(_seed(config))
+    logs = Path(tmp_path_factory.mktemp("dashboard"))
+    with api_processes(config, logs, "/rank", lambda body: body["total"] == len(MARKETS)) as base:
+        yield base
+
+
+async def test_dashboard_in_headless_chromium(service: str, tmp_path: Path) -> None:
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--no-first-run",
+            ],
+        )
+        page = await browser.new_page(viewport={"width": 1280, "height": 900})
+        requested: list[str] = []
+        errors: list[str] = []
+        page.on("request", lambda r: requested.append(r.url))
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        await page.goto(service + "/")
+
+        rows = page.locator("#rank tbody tr")
+        await rows.nth(len(MARKETS) - 1).wait_for()
+        markets = page.locator("#rank tbody td:nth-child(2)")
+        assert await markets.all_inner_texts() == [f"bitfinex:{s}" for s in BY_STDEV]
+
+        await page.get_by_label("Normalised").check()
+        await page.wait_for_function(
+            "document.querySelector('#rank tbody td:nth-child(2)').textContent"
+            " === 'bitfinex:solusd'"
+        )
+        assert await markets.all_inner_texts() == [f"bitfinex:{s}" for s in BY_NORMALISED]
+
+        await page.get_by_role("button", name="Market", exact=True).click()
+        assert await markets.all_inner_texts() == sorted(f"bitfinex:{s}" for s in MARKETS)
+        assert await page.locator("th", has_text="Market").get_attribute("aria-sort") == (
+            "ascending"
+        )
+
+        # btcusd is charted first; pick ethusd through the search box.
+        await page.locator("#chart canvas").first.wait_for()
+        await page.get_by_label("Add a market").fill("ethusd")
+        await page.get_by_label("Add a market").press("Enter")
+        await page.wait_for_function(
+            "document.querySelector('#chart').getAttribute('aria-label').includes('ethusd')"
+        )
+        chips = await page.locator("#picked li").all_inner_texts()
+        assert [c.split()[0] for c in chips] == ["bitfinex:btcusd", "bitfinex:ethusd"]
+        legend = await page.locator(".u-legend").inner_text()
+        assert "bitfinex:btcusd" in legend and "bitfinex:ethusd" in legend
+        label = await page.locator("#chart").get_attribute("aria-label") or ""
+        assert "1440 ticks" in label, label
+
+        alerts = await page.locator("#alerts li").all_inner_texts()
+        assert len(alerts) == 1 and "bitfinex:btcusd at 140,000" in alerts[0]
+        assert "3.50× its hour average 40,000" in alerts[0]
+        first_row = await rows.first.inner_text()  # sorted by market: btcjpy, figures readable
+        assert "6,000,1" in first_row and "1440" in first_row
+        status = await page.locator("#status").inner_text()
+        assert status.startswith("5 markets")
+
+        await page.screenshot(path=tmp_path / "dashboard.png", full_page=True)
+        if os.environ.get("TRACKER_SCREENSHOT"):
+            shutil.copy(tmp_path / "dashboard.png", os.environ["TRACKER_SCREENSHOT"])
+
+        # A phone's width: no sideways scrolling of the page.
+        await page.set_viewport_size({"width": 390, "height": 844})
+        await page.wait_for_timeout(200)
+        overflow = await page.evaluate(
+            "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+        )
+        assert overflow <= 0
+        await browser.close()
+
+    assert (tmp_path / "dashboard.png").stat().st_size > 10_000
+    assert errors == []
+    assert requested and all(url.startswith(service) for url in requested), requested
