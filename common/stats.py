@@ -92,12 +92,21 @@ class RunningStats:
         return Summary(n, mean, math.sqrt(max(ss, 0.0) / (n - 1)))
 
 
+# Scores this close (relative) are one score: two markets with the same points must tie even
+# when their running sums met the points in a different order and differ in the last bits.
+TIE_TOLERANCE = 1e-9
+
+
 def competition_rank(items: Iterable[tuple[K, float]]) -> list[tuple[K, float, int]]:
     """Sort by score, largest first, and rank with ties sharing a rank (1, 2, 2, 4)."""
     ordered = sorted(items, key=lambda kv: kv[1], reverse=True)
     ranked: list[tuple[K, float, int]] = []
+    leader = math.nan  # the first score of the current tie group
     for position, (key, score) in enumerate(ordered, start=1):
-        rank = ranked[-1][2] if ranked and ranked[-1][1] == score else position
+        if ranked and math.isclose(score, leader, rel_tol=TIE_TOLERANCE, abs_tol=0.0):
+            rank = ranked[-1][2]
+        else:
+            rank, leader = position, score
         ranked.append((key, score, rank))
     return ranked
 

@@ -15,7 +15,7 @@ from common.db import Store
 from common.models import Market
 from common.schema import init_db
 from common.settings import Settings
-from common.ticks import tick_floor
+from common.ticks import next_tick, tick_floor
 from fetcher.sources import build_sources
 from fetcher.sources.bitfinex import symbol_of
 from fetcher.worker import Fetcher
@@ -98,7 +98,9 @@ async def test_transient_fault_is_survived_and_the_next_tick_is_complete(
     exchange, _ = demo
     for source in ("bitfinex", "cryptowatch"):
         exchange.add_fault(source, kind, 1, None)
-    t = tick_floor(time.time(), 60)
+    # The next tick, so that its whole budget (up to the tick after) is ahead, whatever
+    # second of the minute this runs at: Retry-After 1 must fit in it.
+    t = next_tick(time.time(), 60)
     for tick in (t, t + 60):
         assert await fetcher.fetch_once(tick)
         expected = served_markets(exchange)

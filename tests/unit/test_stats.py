@@ -78,6 +78,13 @@ def test_competition_rank_shares_ranks_on_ties(scores: list[int]) -> None:
         assert rank == 1 + sum(1 for s in scores if s > score)
 
 
+def test_scores_differing_only_in_the_last_bits_tie() -> None:
+    """Float noise is not a difference; a real one (1e-6 relative) is."""
+    noisy = math.nextafter(0.25, 1.0)
+    ranked = competition_rank([("a", 0.25), ("b", noisy), ("c", 0.25 * (1 - 1e-6)), ("d", 1.0)])
+    assert [(k, r) for k, _, r in ranked] == [("d", 1), ("b", 2), ("a", 2), ("c", 4)]
+
+
 @settings(max_examples=50)
 @given(st.lists(st.tuples(st.integers(0, 300), st.floats(1, 2)), min_size=1, max_size=300))
 def test_board_window_equals_reference(writes: list[tuple[int, float]]) -> None:
