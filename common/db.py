@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from contextlib import aclosing, asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import (
@@ -128,12 +128,19 @@ class Store:
                 raise
             raise StoreError(str(exc), "UnprocessedItems") from exc
 
-    async def query_points(self, market: Market, start: float, end: float) -> list[Point]:
-        """Points with start < t <= end, oldest first, every page read."""
-        lo, hi = tick_range(start, end)
-        if lo > hi:
-            return []
-        request: dict[str, Any] = {
+    async def _pages(self, what: str, request: dict[str, Any]) -> AsyncGenerator[list[Item]]:
+        """The items of a Query, page by page (the caller may stop early)."""
+        async with translate(what):
+            while True:
+                response = await self.client.query(**request)
+                yield response["Items"]
+                if "LastEvaluatedKey" not in response:
+                    return
+                request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    def _range(self, market: Market, lo: int, hi: int) -> dict[str, Any]:
+        """The Query of one market's points with lo <= t <= hi."""
+        return {
             "TableName": self.points_table,
             "KeyConditionExpression": "m = :m AND t BETWEEN :lo AND :hi",
             "ExpressionAttributeValues": {
@@ -142,14 +149,17 @@ class Store:
                 ":hi": {"N": str(hi)},
             },
         }
-        points: list[Point] = []
-        async with translate("Query points"):
-            while True:
-                response = await self.client.query(**request)
-                points.extend(point_from_item(i) for i in response["Items"])
-                if "LastEvaluatedKey" not in response:
-                    return points
-                request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    async def query_points(self, market: Market, start: float, end: float) -> list[Point]:
+        """Points with start < t <= end, oldest first, every page read."""
+        lo, hi = tick_range(start, end)
+        if lo > hi:
+            return []
+        return [
+            point_from_item(i)
+            async for page in self._pages("Query points", self._range(market, lo, hi))
+            for i in page
+        ]
 
     async def query_series(
         self, market: Market, start: float, end: float, metric: Metric
@@ -160,28 +170,13 @@ class Store:
         if lo > hi:
             return []
         attribute = METRIC_ATTRIBUTE[metric]
-        request: dict[str, Any] = {
-            "TableName": self.points_table,
-            "KeyConditionExpression": "m = :m AND t BETWEEN :lo AND :hi",
-            "ProjectionExpression": f"t, {attribute}",
-            "ExpressionAttributeValues": {
-                ":m": {"S": market.key},
-                ":lo": {"N": str(lo)},
-                ":hi": {"N": str(hi)},
-            },
-        }
-        series: list[tuple[int, float]] = []
-        async with translate("Query series"):
-            while True:
-                response = await self.client.query(**request)
-                series.extend(
-                    (int(i["t"]["N"]), float(i[attribute]["N"]))
-                    for i in response["Items"]
-                    if attribute in i
-                )
-                if "LastEvaluatedKey" not in response:
-                    return series
-                request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        request = self._range(market, lo, hi) | {"ProjectionExpression": f"t, {attribute}"}
+        return [
+            (int(i["t"]["N"]), float(i[attribute]["N"]))
+            async for page in self._pages("Query series", request)
+            for i in page
+            if attribute in i
+        ]
 
     async def latest_point(self, market: Market) -> Point | None:
         async with translate("Query latest point"):
@@ -232,14 +227,15 @@ class Store:
             )
 
     async def pending_alerts(self) -> list[Alert]:
-        async with translate("Query outbox"):
-            response = await self.client.query(
-                TableName=self.alerts_table,
-                IndexName=ALERTS_OUTBOX,
-                KeyConditionExpression="outbox = :p",
-                ExpressionAttributeValues={":p": {"S": "pending"}},
-            )
-        return [alert_from_item(i) for i in response["Items"]]
+        request: dict[str, Any] = {
+            "TableName": self.alerts_table,
+            "IndexName": ALERTS_OUTBOX,
+            "KeyConditionExpression": "outbox = :p",
+            "ExpressionAttributeValues": {":p": {"S": "pending"}},
+        }
+        return [
+            alert_from_item(i) async for page in self._pages("Query outbox", request) for i in page
+        ]
 
     async def last_alert_time(self, market: Market) -> int | None:
         async with translate("Query last alert"):
@@ -280,14 +276,12 @@ class Store:
                 )
         request["ExpressionAttributeValues"] = values
         alerts: list[Alert] = []
-        async with translate("Query alerts"):
-            while len(alerts) < limit:
-                response = await self.client.query(**request)
-                found = [alert_from_item(i) for i in response["Items"]]
+        async with aclosing(self._pages("Query alerts", request)) as pages:
+            async for page in pages:
+                found = [alert_from_item(i) for i in page]
                 alerts.extend(a for a in found if symbol is None or a.market.symbol == symbol)
-                if "LastEvaluatedKey" not in response:
+                if len(alerts) >= limit:
                     break
-                request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
         return alerts[:limit]
 
     # -- meta: the board snapshot and heartbeats ------------------------------------------------

@@ -182,19 +182,21 @@ class DemoExchange:
         return rows
 
     # -- Kraken (for ccxt) --------------------------------------------------------------------
-    def kraken_pairs(self) -> dict[str, tuple[str, str, Walk]]:
-        """Kraken pair name → (base asset, quote asset, walk), in Kraken's own naming."""
-        pairs: dict[str, tuple[str, str, Walk]] = {}
-        for key, walk in self.cryptowatch.items():
+    def kraken_pairs(self) -> dict[str, tuple[str, str, str]]:
+        """Kraken pair name → (base asset, quote asset, key of the Cryptowatch walk), in
+        Kraken's own naming."""
+        pairs: dict[str, tuple[str, str, str]] = {}
+        for key in self.cryptowatch:
             exchange, _, pair = key.partition(":")
             if exchange == "kraken" and pair.endswith("usd"):
                 base, quote = kraken_asset(pair[:-3].upper()), "ZUSD"
-                pairs[base + quote if len(base) == 4 else base + "USD"] = (base, quote, walk)
+                pairs[base + quote if len(base) == 4 else base + "USD"] = (base, quote, key)
         return pairs
 
     def kraken_assets(self) -> dict[str, Any]:
-        assets = {q for _, q, _ in self.kraken_pairs().values()}
-        assets |= {b for b, _, _ in self.kraken_pairs().values()}
+        assets = {
+            asset for base, quote, _ in self.kraken_pairs().values() for asset in (base, quote)
+        }
         return {
             "error": [],
             "result": {
@@ -241,9 +243,9 @@ class DemoExchange:
 
     def kraken_ticker(self) -> dict[str, Any]:
         result = {}
-        for name, (_, _, walk) in self.kraken_pairs().items():
-            exchange_key = next(k for k, w in self.cryptowatch.items() if w is walk)
-            last = self._price(f"cw:{exchange_key}", walk)
+        for name, (_, _, key) in self.kraken_pairs().items():
+            walk = self.cryptowatch[key]
+            last = self._price(f"cw:{key}", walk)
             text = f"{last:.10g}"
             result[name] = {
                 "a": [f"{last * 1.0005:.10g}", "1", "1.000"],

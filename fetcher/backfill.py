@@ -22,7 +22,7 @@ import math
 import re
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
@@ -116,7 +116,7 @@ class Summary:
     markets: int = 0
     missing: int = 0  # ticks without a point before the backfill
     written: int = 0
-    failed: list[str] | None = None
+    failed: list[str] = field(default_factory=list)
 
 
 class Backfill:
@@ -178,8 +178,7 @@ class Backfill:
 
     async def run(self, markets: Sequence[Market], start: float, end: float) -> Summary:
         """Refill every market in turn; one that fails is reported and the rest go on."""
-        summary = Summary(failed=[])
-        assert summary.failed is not None
+        summary = Summary()
         bar = tqdm(markets, desc="backfill", unit="market", disable=None, leave=False)
         for market in bar:
             try:
