@@ -75,7 +75,7 @@ def test_tracker_up_offline_explains_and_stops_cleanly(tmp_path: Path) -> None:
         )
     try:
         deadline = time.monotonic() + 90
-        status, body = 0, {}
+        status, body = 0, dict[str, Any]()
         while time.monotonic() < deadline:
             try:
                 status, body = _get(f"http://127.0.0.1:{api}/readyz")

@@ -234,7 +234,7 @@ async def test_errors_are_helpful(seeded: Any) -> None:
         assert r.status_code == 404 and "dogeusd" in r.json()["detail"]
         r = await http.get("/symbols/btcusd/history", params={"exchange": "binance"})
         assert r.status_code == 404 and "binance" in r.json()["detail"]
-        cases = [
+        cases: list[tuple[str, dict[str, str | int]]] = [
             ("/rank", {"metric": "open"}),
             ("/rank", {"exchange": "nowhere"}),
             ("/symbols", {"exchange": "nowhere"}),

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Coroutine
+from typing import Any
 
 from fetcher.schedule import ticks
 
@@ -22,7 +24,7 @@ async def collect(clock: Clock, interval: int, work: list[float], n: int) -> lis
     out: list[tuple[int, int]] = []
     real_wait_for = asyncio.wait_for
 
-    async def fake_wait_for(aw, timeout):  # type: ignore[no-untyped-def]
+    async def fake_wait_for(aw: Coroutine[Any, Any, Any], timeout: float) -> None:
         aw.close()
         clock.now += timeout
         raise TimeoutError
