@@ -87,11 +87,17 @@ def _environment(demo: bool, dynamodb_port: int) -> dict[str, str]:
     return env
 
 
+def _probe(url: str) -> None:
+    """GET `url`; raises OSError unless it answers 2xx/3xx."""
+    with urllib.request.urlopen(url, timeout=1):
+        pass
+
+
 async def _ready(url: str, stop: asyncio.Event, within: float = 60) -> bool:
     deadline = time.monotonic() + within
     while time.monotonic() < deadline and not stop.is_set():
         with contextlib.suppress(OSError):
-            await asyncio.to_thread(urllib.request.urlopen, url, timeout=1)
+            await asyncio.to_thread(_probe, url)
             return True
         await sleep_unless(stop, 0.5)
     return False
