@@ -20,11 +20,12 @@ async def run(settings: Settings) -> int:
     return 0
 
 
-def main(settings: Settings | None = None) -> int:
-    settings = settings or Settings()
+def main(settings: Settings) -> int:
     setup_logging(settings.log_level, "alerter")
     return asyncio.run(run(settings))
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+if __name__ == "__main__":  # the same command as `tracker alert`
+    from common.cli import main as cli
+
+    sys.exit(cli(["alert", *sys.argv[1:]]))

@@ -17,7 +17,7 @@ from alerter.processor import Processor
 from alerter.records import parse
 from common.aws import dynamodb
 from common.db import Store
-from common.settings import Settings
+from common.settings import Settings, load_settings
 
 
 async def handle_event(event: dict[str, Any], settings: Settings) -> dict[str, Any]:
@@ -31,4 +31,4 @@ async def handle_event(event: dict[str, Any], settings: Settings) -> dict[str, A
 
 
 def handler(event: dict[str, Any], context: object) -> dict[str, Any]:
-    return asyncio.run(handle_event(event, Settings()))
+    return asyncio.run(handle_event(event, load_settings()))

@@ -10,7 +10,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from common.log import setup_logging
-from common.settings import Settings
+from common.settings import ConfigError, Settings, load_settings
+from common.supervisor import DEMO_PORT
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -49,8 +50,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     up.add_argument("--demo", action="store_true", help="also run the demo exchange and use it")
     up.add_argument("--port", type=int, default=8000, help="DynamoDB Local port")
+    up.add_argument("--demo-port", type=int, default=DEMO_PORT, help="demo exchange port")
     demo = sub.add_parser("demo-exchange", help="the offline fake exchange")
-    demo.add_argument("--port", type=int, default=9000)
+    demo.add_argument("--port", type=int, default=DEMO_PORT)
     demo.add_argument("--host", default="127.0.0.1")
     demo.add_argument("--pairs", type=int, default=300)
     demo.add_argument("--seed", type=int, default=1)
@@ -59,6 +61,14 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    try:
+        return _run(args)
+    except ConfigError as exc:
+        print(f"tracker {args.command}: {exc}", file=sys.stderr)
+        return 2
+
+
+def _run(args: argparse.Namespace) -> int:
     command: str = args.command
     if command == "dynamodb-local":
         from common import dynamodb_local
@@ -77,8 +87,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if command == "up":
         from common.supervisor import up
 
-        return up(demo=args.demo, dynamodb_port=args.port)
-    settings = Settings()
+        return up(demo=args.demo_port if args.demo else None, dynamodb_port=args.port)
+    settings = load_settings()
     if command == "init-db":
         return asyncio.run(_init_db(settings))
     if command == "fetch":

@@ -6,8 +6,10 @@ import re
 import socket
 from typing import Annotated, Self
 
-from pydantic import AliasChoices, Field, field_validator, model_validator
+from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from common.errors import TrackerError
 
 KNOWN_SOURCES = ("bitfinex", "cryptowatch")
 CCXT_SOURCE = re.compile(r"^ccxt:[a-z0-9_]{2,40}$")  # any exchange ccxt knows (optional extra)
@@ -111,3 +113,42 @@ class Settings(BaseSettings):
 
     def table(self, name: str) -> str:
         return f"{self.table_prefix}-{name}"
+
+
+class ConfigError(TrackerError):
+    """The environment holds a setting that cannot work; the message names each variable."""
+
+
+# Values never echoed back in an error message: they may carry credentials.
+_SECRET_FIELDS = {"notify_urls", "aws_access_key_id", "aws_secret_access_key"}
+
+
+def variable(field: str) -> str:
+    """The environment variable behind a settings field (`sources` → `TRACKER_SOURCES`)."""
+    alias = Settings.model_fields[field].validation_alias
+    if isinstance(alias, AliasChoices):
+        return str(alias.choices[0])
+    return f"TRACKER_{field.upper()}"
+
+
+def describe(error: ValidationError) -> str:
+    """One line per problem, each naming the variable to fix and, unless secret, its value."""
+    lines = []
+    for problem in error.errors():
+        message = problem["msg"].removeprefix("Value error, ")
+        field = str(problem["loc"][0]) if problem["loc"] else None
+        if field in Settings.model_fields:
+            assert field is not None
+            shown = "" if field in _SECRET_FIELDS else f" (got {problem['input']!r})"
+            lines.append(f"{variable(field)}: {message}{shown}")
+        else:
+            lines.append(message)
+    return "bad configuration: " + "; ".join(lines)
+
+
+def load_settings() -> Settings:
+    """The settings from the environment, or ConfigError saying which variable is wrong."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise ConfigError(describe(exc)) from None

@@ -20,10 +20,22 @@ from common import dynamodb_local
 from common.lifecycle import sleep_unless, stop_on_signals
 from common.log import setup_logging
 from common.retry import Backoff
-from common.settings import Settings
+from common.settings import Settings, load_settings
 
 log = logging.getLogger("tracker.up")
 DEMO_PORT = 9000
+# `--demo` runs the clock 12× faster, so that a newcomer sees a rank after two ticks and can
+# make an alert within three minutes; every window keeps the shape of the real one (a rank
+# window of 1,440 ticks, an alert window of 60 needing 30). Its own table prefix keeps the
+# demo's prices out of real data. Each can still be overridden from the environment.
+DEMO_DEFAULTS = {
+    "TRACKER_TABLE_PREFIX": "demo",
+    "TRACKER_FETCH_INTERVAL": "5",
+    "TRACKER_RANK_WINDOW": "7200",
+    "TRACKER_ALERT_WINDOW": "300",
+    "TRACKER_ALERT_COOLDOWN": "300",
+    "TRACKER_RETENTION": "50400",
+}
 STOP_GRACE = 15.0
 DATA = Path("var/dynamodb")  # kept between runs; `make clean` removes it
 
@@ -73,17 +85,21 @@ def _tracker(*args: str) -> list[str]:
     return [sys.executable, "-m", "common.cli", *args]
 
 
-def _environment(demo: bool, dynamodb_port: int) -> dict[str, str]:
+def _environment(demo: int | None, dynamodb_port: int) -> dict[str, str]:
+    """The children's environment: the caller's, plus what the embedded run implies."""
     env = dict(os.environ)
-    env.setdefault("AWS_ENDPOINT_URL", f"http://127.0.0.1:{dynamodb_port}")
-    env.setdefault("PYTHONUNBUFFERED", "1")
-    if demo:
-        demo_url = f"http://127.0.0.1:{DEMO_PORT}"
+    defaults = {"AWS_ENDPOINT_URL": f"http://127.0.0.1:{dynamodb_port}", "PYTHONUNBUFFERED": "1"}
+    if demo is not None:
+        demo_url = f"http://127.0.0.1:{demo}"
+        defaults |= DEMO_DEFAULTS
         env |= {
             "TRACKER_SOURCES": "bitfinex,cryptowatch",
             "TRACKER_BITFINEX_URL": demo_url,
             "TRACKER_CRYPTOWATCH_URL": demo_url,
         }
+    for name, value in defaults.items():
+        if not env.get(name):  # an empty variable counts as unset, as in the settings
+            env[name] = value
     return env
 
 
@@ -103,16 +119,15 @@ async def _ready(url: str, stop: asyncio.Event, within: float = 60) -> bool:
     return False
 
 
-async def run(demo: bool, dynamodb_port: int, settings: Settings, data: Path) -> int:
+async def run(demo: int | None, dynamodb_port: int, settings: Settings, data: Path) -> int:
+    """Run everything until SIGINT/SIGTERM; `demo` is the demo exchange's port, if any."""
     stop = stop_on_signals()
-    env = _environment(demo, dynamodb_port)
+    env = dict(os.environ)
     children: list[Child] = [
         Child("dynamodb-local", dynamodb_local.command(dynamodb_port, data), env),
     ]
-    if demo:
-        children.append(
-            Child("demo-exchange", _tracker("demo-exchange", "--port", str(DEMO_PORT)), env)
-        )
+    if demo is not None:
+        children.append(Child("demo-exchange", _tracker("demo-exchange", "--port", str(demo)), env))
     for child in children:
         await child.start()
     await asyncio.to_thread(dynamodb_local.wait_for_port, dynamodb_port, 60)
@@ -139,6 +154,16 @@ async def run(demo: bool, dynamodb_port: int, settings: Settings, data: Path) ->
             base,
             base,
         )
+        if demo is not None:
+            log.info(
+                "demo: a tick every %d s; ranks after two ticks, alerts possible after %d s. "
+                "Make BTC/USD jump 3.5× at the next tick: curl -XPOST 127.0.0.1:%d/control/price "
+                "-H 'content-type: application/json' -d '%s'",
+                settings.fetch_interval,
+                settings.min_points * settings.fetch_interval,
+                demo,
+                '{"symbol": "btcusd", "factor": 3.5}',
+            )
     while not stop.is_set():
         for child in children:
             if child.process and child.process.returncode is not None and child.restart:
@@ -168,14 +193,18 @@ def _in_use(port: int) -> bool:
     return False
 
 
-def up(demo: bool = False, dynamodb_port: int = 8000) -> int:
+def up(demo: int | None = None, dynamodb_port: int = 8000) -> int:
+    """`tracker up`; `demo`: also run the demo exchange on that port and fetch from it."""
     setup_logging(os.environ.get("TRACKER_LOG_LEVEL", "INFO"), "up")
-    settings = Settings()  # a bad configuration fails here, before anything starts
-    busy = [p for p in (dynamodb_port, settings.port, *([DEMO_PORT] if demo else [])) if _in_use(p)]
+    # This process is the children's parent: what it sets is what they inherit.
+    os.environ.update(_environment(demo, dynamodb_port))
+    settings = load_settings()  # a bad configuration fails here, before anything starts
+    ports = (dynamodb_port, settings.port, *([] if demo is None else [demo]))
+    busy = [p for p in ports if _in_use(p)]
     if busy:
         log.error(
             "port(s) %s already in use (another `tracker up`?); stop it or pick other "
-            "ports (--port for DynamoDB Local, TRACKER_PORT for the API)",
+            "ports (--port for DynamoDB Local, TRACKER_PORT for the API, --demo-port)",
             busy,
         )
         return 1

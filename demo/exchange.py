@@ -2,6 +2,7 @@
 
 Every answer moves each market one step of a random walk. Control endpoints (JSON):
     POST /control/price  {"exchange": "bitfinex", "symbol": "btcusd", "price": 1.0}  next price once
+                         (or "factor": 3.5 instead of "price": that multiple of the current one)
     POST /control/fault  {"source": "bitfinex"|"cryptowatch", "kind": K, "times": 1}
          K: 429, 429-retry-after, 500, 502, 503, html, timeout, truncated, bad-rows,
             zero-price, drop-pair, new-pair (the last two take "symbol")
@@ -261,15 +262,27 @@ class DemoExchange:
         return {"error": [], "result": result}
 
     # -- control ------------------------------------------------------------------------------
-    def set_price(self, exchange: str, symbol: str, price: float) -> str:
+    def _market(self, exchange: str, symbol: str) -> tuple[str, Walk]:
+        """A market's key (as `next_price` names it) and its walk; KeyError if unknown."""
         if exchange == "bitfinex":
             key = next((s for s in self.bitfinex if s[1:].lower() == symbol), None)
-        else:
-            key = f"cw:{exchange}:{symbol}" if f"{exchange}:{symbol}" in self.cryptowatch else None
-        if key is None:
-            raise KeyError(f"{exchange}:{symbol}")
+            if key is not None:
+                return key, self.bitfinex[key]
+        elif f"{exchange}:{symbol}" in self.cryptowatch:
+            return f"cw:{exchange}:{symbol}", self.cryptowatch[f"{exchange}:{symbol}"]
+        raise KeyError(f"{exchange}:{symbol}")
+
+    def set_price(
+        self, exchange: str, symbol: str, price: float | None = None, factor: float | None = None
+    ) -> tuple[str, float]:
+        """Serve `price`, or `factor` × the market's current level, as its next price, once."""
+        key, walk = self._market(exchange, symbol)
+        if price is None:
+            if factor is None:
+                raise ValueError("give a price or a factor")
+            price = walk.level * factor
         self.next_price[key] = price
-        return key
+        return key, price
 
     def add_fault(self, source: str, kind: str, times: int, symbol: str | None) -> None:
         if kind not in FAULTS or source not in self.faults:
@@ -383,12 +396,17 @@ def make_app(exchange: DemoExchange) -> web.Application:
     async def control_price(request: web.Request) -> web.Response:
         body = await request.json()
         try:
-            key = exchange.set_price(
-                body.get("exchange", "bitfinex"), body["symbol"], float(body["price"])
+            key, price = exchange.set_price(
+                body.get("exchange", "bitfinex"),
+                str(body["symbol"]).lower(),
+                float(body["price"]) if "price" in body else None,
+                float(body["factor"]) if "factor" in body else None,
             )
         except KeyError as exc:
             return web.json_response({"error": f"unknown market {exc}"}, status=404)
-        return web.json_response({"ok": True, "key": key})
+        except ValueError as exc:
+            return web.json_response({"error": str(exc)}, status=400)
+        return web.json_response({"ok": True, "key": key, "price": price})
 
     async def control_fault(request: web.Request) -> web.Response:
         body = await request.json()

@@ -39,8 +39,7 @@ async def run(settings: Settings, once: bool = False) -> int:
             await close_sources(sources)
 
 
-def main(settings: Settings | None = None, once: bool = False) -> int:
-    settings = settings or Settings()
+def main(settings: Settings, once: bool = False) -> int:
     setup_logging(settings.log_level, "fetcher")
     return asyncio.run(run(settings, once))
 
@@ -83,5 +82,7 @@ def backfill_main(settings: Settings, args: argparse.Namespace) -> int:
     return asyncio.run(backfill(settings, args))
 
 
-if __name__ == "__main__":
-    sys.exit(main(once="--once" in sys.argv[1:]))
+if __name__ == "__main__":  # the same command as `tracker fetch`
+    from common.cli import main as cli
+
+    sys.exit(cli(["fetch", *sys.argv[1:]]))

@@ -42,12 +42,13 @@ async def serve(settings: Settings) -> None:
     await task
 
 
-def main(settings: Settings | None = None) -> int:
-    settings = settings or Settings()
+def main(settings: Settings) -> int:
     setup_logging(settings.log_level, "service")
     asyncio.run(serve(settings))
     return 0
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+if __name__ == "__main__":  # the same command as `tracker serve`
+    from common.cli import main as cli
+
+    sys.exit(cli(["serve", *sys.argv[1:]]))

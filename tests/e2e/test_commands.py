@@ -3,6 +3,7 @@ no exchange reachable (readiness explains; Ctrl-C stops everything with exit 0).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -10,6 +11,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,7 @@ from common.models import Market
 from demo.exchange import running
 from tests.conftest import make_settings
 from tests.e2e.conftest import TRACKER, Processes
+from tests.e2e.test_alerts_e2e import control
 
 
 async def test_fetch_once_command_writes_the_current_tick(
@@ -98,3 +101,65 @@ def test_tracker_up_offline_explains_and_stops_cleanly(tmp_path: Path) -> None:
         code = up.wait(60)
     assert code == 0, log.read_text()[-3000:]
     assert "stopped" in log.read_text().splitlines()[-1]
+
+
+def test_tracker_up_demo_shows_data_rank_and_an_alert(tmp_path: Path) -> None:
+    """`tracker up --demo` as the README walks a newcomer through it: symbols from both
+    sources, history and a rank within a few ticks, an alert after a 3.5× spike asked of the
+    demo exchange, and Ctrl-C stops everything with exit 0. Demo data gets its own tables."""
+    api, ddb, demo = (dynamodb_local.free_port() for _ in range(3))
+    env = os.environ | {
+        "TRACKER_PORT": str(api),
+        # Faster still than the demo's own 5 s clock, so the test takes seconds, not minutes.
+        "TRACKER_FETCH_INTERVAL": "1",
+        "TRACKER_ALERT_WINDOW": "20",
+    }
+    for name in ("AWS_ENDPOINT_URL", "TRACKER_TABLE_PREFIX"):
+        env.pop(name, None)
+    log = tmp_path / "up.log"
+    base = f"http://127.0.0.1:{api}"
+    with open(log, "wb") as out:
+        up = subprocess.Popen(
+            [*TRACKER, "up", "--demo", "--port", str(ddb), "--demo-port", str(demo)],
+            env=env,
+            cwd=tmp_path,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+
+    def until(what: str, check: Callable[[], bool], within: float = 90) -> None:
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError, ValueError, KeyError):
+                if check():
+                    return
+            time.sleep(0.5)
+        raise AssertionError(f"{what}: not seen within {within} s\n{log.read_text()[-3000:]}")
+
+    try:
+        until("markets of both sources", lambda: {"bitfinex", "kraken"} <= exchanges(base))
+        until("a rank", lambda: _get(f"{base}/rank?limit=1")[1]["total"] > 100)
+        until("10 s of history", lambda: len(history(base)) >= 11)
+        answer = control(f"http://127.0.0.1:{demo}", "/control/price", SPIKE)
+        until("the alert", lambda: _get(f"{base}/alerts")[1]["alerts"] != [], within=30)
+        alert = _get(f"{base}/alerts")[1]["alerts"][0]
+        assert alert["id"].startswith("bitfinex:btcusd:") and alert["price"] == answer["price"]
+        assert 3.3 < alert["ratio"] < 3.7, alert
+        text = log.read_text()
+        assert "created table demo-points" in text and "a tick every 1 s" in text, text[-3000:]
+    finally:
+        up.send_signal(signal.SIGINT)
+        code = up.wait(60)
+    assert code == 0, log.read_text()[-3000:]
+
+
+SPIKE = {"symbol": "btcusd", "factor": 3.5}  # the README's curl
+
+
+def exchanges(base: str) -> set[str]:
+    return {s["exchange"] for s in _get(f"{base}/symbols")[1]["symbols"]}
+
+
+def history(base: str) -> list[Any]:
+    points: list[Any] = _get(f"{base}/symbols/btcusd/history")[1]["points"]
+    return points

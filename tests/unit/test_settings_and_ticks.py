@@ -7,8 +7,9 @@ import pytest
 from pydantic import ValidationError
 
 from alerter.notify import Notifier, public_name
+from common.cli import main as tracker
 from common.log import redact
-from common.settings import Settings
+from common.settings import ConfigError, Settings, describe, load_settings
 from common.ticks import iso, next_tick, parse_time, tick_floor
 
 
@@ -30,6 +31,34 @@ def test_settings_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     assert s.sources == ["bitfinex", "cryptowatch"]
     assert s.notify_urls == ["json://a/b", "mailto://u:p@x"]
     assert s.aws_access_key_id == "local"
+
+
+def test_bad_environment_names_each_variable_and_hides_secrets(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A bad environment is one message naming every variable to fix (not a traceback of
+    field names); values are echoed, except those that may hold credentials."""
+    monkeypatch.setenv("TRACKER_SOURCES", "binance")
+    monkeypatch.setenv("TRACKER_FETCH_INTERVAL", "abc")
+    monkeypatch.setenv("TRACKER_NOTIFY_URLS", "slack://secret-token")
+    with pytest.raises(ConfigError) as raised:
+        load_settings()
+    message = str(raised.value)
+    assert "TRACKER_SOURCES: unknown source(s) ['binance']" in message
+    assert "TRACKER_FETCH_INTERVAL: Input should be a valid integer" in message
+    assert "(got 'abc')" in message
+    monkeypatch.setenv("TRACKER_FETCH_INTERVAL", "0")
+    monkeypatch.setenv("TRACKER_SOURCES", "bitfinex")
+    monkeypatch.setenv("TRACKER_NOTIFY_URLS", "")
+    assert tracker(["fetch", "--once"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("tracker fetch: bad configuration: TRACKER_FETCH_INTERVAL:"), err
+    assert "Traceback" not in err
+    monkeypatch.delenv("TRACKER_FETCH_INTERVAL")
+    with pytest.raises(ValidationError) as invalid:
+        Settings(notify_urls={"slack://secret-token": 1})  # type: ignore[arg-type]
+    assert describe(invalid.value).startswith("bad configuration: TRACKER_NOTIFY_URLS: ")
+    assert "secret-token" not in describe(invalid.value)
 
 
 def test_min_points_defaults_to_half_the_ticks_of_the_window() -> None:
