@@ -123,6 +123,7 @@ class Processor:
             log.info("alert %s already recorded (record delivered again)", alert.id)
         else:
             self.alerts += 1
+            self.dirty = True  # publish: the service refreshes its answers, /alerts included
             log.warning(
                 "alert %s: price %.8g is %.2f× the average %.8g of %d points",
                 alert.id,

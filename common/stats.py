@@ -37,25 +37,33 @@ def summarize(values: Sequence[float]) -> Summary:
     return Summary(n, mean, math.sqrt(max(ss, 0.0) / (n - 1)))
 
 
+# Every add or remove rounds off up to ε times the largest sum of squares held since the last
+# re-centring (the peak), so after up to 1,440 changes the spread is only good to about
+# 3e-13 · peak. Below this ratio of spread to peak the sums are rebuilt exactly.
+ILL_CONDITIONED = 1e-5
+
+
 class RunningStats:
     """Count, mean and sample stdev of a multiset that values enter and leave one at a time."""
 
-    __slots__ = ("_changes", "_n", "_ref", "_s1", "_s2")
+    __slots__ = ("_changes", "_n", "_peak", "_ref", "_s1", "_s2")
 
     def __init__(self) -> None:
         self._n = 0
         self._ref = 0.0
         self._s1 = 0.0
         self._s2 = 0.0
+        self._peak = 0.0  # the largest _s2 since the last re-centring
         self._changes = 0
 
     def add(self, value: float) -> None:
         if self._n == 0:
-            self._ref, self._s1, self._s2 = value, 0.0, 0.0
+            self._ref, self._s1, self._s2, self._peak = value, 0.0, 0.0, 0.0
         d = value - self._ref
         self._n += 1
         self._s1 += d
         self._s2 += d * d
+        self._peak = max(self._peak, self._s2)
         self._changes += 1
 
     def remove(self, value: float) -> None:
@@ -68,8 +76,13 @@ class RunningStats:
             self._s1 = self._s2 = 0.0
 
     def needs_recentre(self) -> bool:
-        """True once enough values have passed that rounding could have accumulated."""
-        return self._changes >= max(64, self._n)
+        """True once enough values have passed that rounding could have accumulated, or when
+        the sums are ill-conditioned: values far from the reference but close to each other
+        (a market that jumped, then went flat) make `s2 - s1²/n` cancel away its digits."""
+        if self._changes >= max(64, self._n):
+            return True
+        spread = self._s2 - self._s1 * self._s1 / self._n if self._n else 0.0
+        return self._peak > 0 and spread <= self._peak * ILL_CONDITIONED
 
     def recentre(self, values: Sequence[float]) -> None:
         """Rebuild the sums exactly from the values the accumulator holds now."""
@@ -78,7 +91,7 @@ class RunningStats:
         self._ref = summary.mean if summary.mean is not None else 0.0
         deviations = [v - self._ref for v in values]
         self._s1 = math.fsum(deviations)
-        self._s2 = math.fsum(d * d for d in deviations)
+        self._s2 = self._peak = math.fsum(d * d for d in deviations)
         self._changes = 0
 
     def summary(self) -> Summary:

@@ -36,7 +36,7 @@ DEMO_DEFAULTS = {
     "TRACKER_ALERT_COOLDOWN": "300",
     "TRACKER_RETENTION": "50400",
 }
-STOP_GRACE = 15.0
+STOP_GRACE = 30.0  # longer than the fetcher's flush (fetcher/worker.py FLUSH_GRACE)
 DATA = Path("var/dynamodb")  # kept between runs; `make clean` removes it
 
 

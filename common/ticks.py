@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from datetime import UTC, datetime
@@ -17,10 +18,17 @@ def next_tick(now: float, interval: int) -> int:
     return tick_floor(now, interval) + interval
 
 
+@functools.lru_cache(maxsize=64)
+def _date(day: int) -> str:
+    return time.strftime("%Y-%m-%dT", time.gmtime(day * 86400))
+
+
 def iso(t: float) -> str:
     """Epoch seconds → ISO-8601 UTC with a trailing Z (the API's time format)."""
     if t == int(t):  # every tick: the fast path matters for 1,440-point histories
-        return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
+        day, second = divmod(int(t), 86400)  # UTC days have 86,400 s (no leap seconds)
+        hour, rest = divmod(second, 3600)
+        return f"{_date(day)}{hour:02d}:{rest // 60:02d}:{rest % 60:02d}Z"
     dt = datetime.fromtimestamp(t, UTC)
     text = dt.isoformat(timespec="seconds" if dt.microsecond == 0 else "milliseconds")
     return text.replace("+00:00", "Z")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -37,6 +37,7 @@ class Ingest:
         self.buffer: deque[Batch] = deque()
         self.dropped_points = 0
         self.written_points = 0
+        self.written_by_source: Counter[str] = Counter()
         self.newest_written = 0
         self._lock = asyncio.Lock()
         self._wake = asyncio.Event()
@@ -80,6 +81,7 @@ class Ingest:
                     return False
                 self.buffer.popleft()
                 self.written_points += len(batch.points)
+                self.written_by_source[batch.source] += len(batch.points)
                 self.newest_written = max(self.newest_written, batch.t)
                 if self.buffer and self._backoff.attempt:
                     log.info(

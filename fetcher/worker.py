@@ -23,6 +23,9 @@ from fetcher.schedule import ticks
 from fetcher.sources import Source
 
 log = logging.getLogger(__name__)
+# Seconds a stopping fetcher spends writing its buffer. Whoever stops it must wait longer:
+# `tracker up` and docker-compose.yml give every service 30 s before SIGKILL.
+FLUSH_GRACE = 20.0
 
 
 @dataclass
@@ -127,6 +130,7 @@ class Fetcher:
         for name, f in self.figures.sources.items():
             fields |= {
                 f"{name}.fetched": f.fetched,
+                f"{name}.written": self.ingest.written_by_source[name],
                 f"{name}.skipped": f.skipped,
                 f"{name}.failures": f.failures,
             }
@@ -195,8 +199,9 @@ class Fetcher:
             summary.missing,
         )
 
-    async def close(self, grace: float = 10.0) -> None:
-        """Flush what is buffered, within `grace` seconds; say what could not be written."""
+    async def close(self, grace: float = FLUSH_GRACE) -> None:
+        """Flush what is buffered, oldest first, while DynamoDB takes it and within `grace`
+        seconds; say what could not be written."""
         if not self.ingest.buffer:
             return
         log.info("flushing %d buffered point(s) before exit", self.ingest.depth)
@@ -204,5 +209,11 @@ class Fetcher:
             await asyncio.wait_for(self.ingest.drain(), grace)
         if self.ingest.buffer:
             log.error(
-                "exiting with %d point(s) not written (DynamoDB unreachable)", self.ingest.depth
+                "exiting with %d point(s) of %d tick(s) not written (DynamoDB unreachable or "
+                "too slow for %.0f s); `tracker backfill` can refill Bitfinex's share",
+                self.ingest.depth,
+                len({b.t for b in self.ingest.buffer}),
+                grace,
             )
+        else:
+            log.info("buffer flushed")

@@ -86,13 +86,15 @@ class ResponseCache:
         request: Request,
         version: str,
         max_age: int,
-        build: Callable[[], Awaitable[BaseModel]],
+        build: Callable[[], Awaitable[BaseModel | bytes]],
     ) -> Response:
-        """The cached answer for this URL and data version, built once if missing."""
+        """The cached answer for this URL and data version, built once if missing: a model,
+        or JSON already rendered where building models would cost more than the answer."""
         key = self.key(request.scope)
         entry = self.entries.get(key)
         if entry is None or entry.version != version:
-            body = (await build()).model_dump_json().encode()
+            built = await build()
+            body = built if isinstance(built, bytes) else built.model_dump_json().encode()
             etag = '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
             entry = Entry(version, body, etag, request.scope.get("route"))
             self.entries[key] = entry

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, Path, Query, Request
@@ -14,6 +14,7 @@ from common.settings import Settings
 from common.snapshot import Snapshot
 from service.cache import ResponseCache, SnapshotCache
 from service.errors import Invalid
+from service.ranking import Rankings
 
 
 @dataclass
@@ -22,6 +23,7 @@ class State:
     store: Store
     snapshots: SnapshotCache
     responses: ResponseCache
+    rankings: Rankings = field(default_factory=Rankings)
 
 
 async def get_state(request: Request) -> State:

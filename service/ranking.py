@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from common.models import Market, Metric
+from common.snapshot import Snapshot
 from common.stats import Summary, competition_rank, rank_score
 from common.window import BoardRow
 
@@ -28,3 +29,34 @@ def rank_rows(rows: Iterable[BoardRow], metric: Metric, normalize: bool) -> list
         Ranked(row.market, rank, row.stats[metric])
         for row, _, rank in competition_rank((row, score) for row, score in scored)
     ]
+
+
+class Rankings:
+    """Every market ranked, once per snapshot, metric and normalisation: the answers of all
+    `/symbols/{symbol}/rank` requests of a tick share one sort."""
+
+    def __init__(self) -> None:
+        self.version: str | None = None
+        self.ranked: dict[tuple[Metric, bool], tuple[list[Ranked], dict[Market, Ranked]]] = {}
+
+    def of(self, snapshot: Snapshot | None, metric: Metric, normalize: bool) -> list[Ranked]:
+        return self._get(snapshot, metric, normalize)[0]
+
+    def find(
+        self, snapshot: Snapshot | None, market: Market, metric: Metric, normalize: bool
+    ) -> tuple[Ranked | None, int]:
+        """The market's entry (None when it is not ranked) and how many markets are."""
+        ranked, by_market = self._get(snapshot, metric, normalize)
+        return by_market.get(market), len(ranked)
+
+    def _get(
+        self, snapshot: Snapshot | None, metric: Metric, normalize: bool
+    ) -> tuple[list[Ranked], dict[Market, Ranked]]:
+        version = snapshot.version if snapshot else None
+        if version != self.version:
+            self.version, self.ranked = version, {}
+        key = (metric, normalize)
+        if key not in self.ranked:
+            ranked = rank_rows(snapshot.rows if snapshot else (), metric, normalize)
+            self.ranked[key] = ranked, {r.market: r for r in ranked}
+        return self.ranked[key]

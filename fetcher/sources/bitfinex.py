@@ -28,7 +28,10 @@ class Bitfinex:
     def parse(self, payload: Any) -> Parsed:
         parsed = Parsed()
         if not isinstance(payload, list):
-            parsed.skip("answer is not a list")
+            parsed.skip("answer is not a list")  # {"error": "ERR_RATE_LIMIT"} and the like
+            return parsed
+        if payload[:1] == ["error"]:  # ["error", 10020, "symbol: invalid"]
+            parsed.skip("error answer")
             return parsed
         for row in payload:
             if not isinstance(row, list) or not row or not isinstance(row[0], str):

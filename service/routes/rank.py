@@ -36,30 +36,35 @@ def window(snapshot: Snapshot | None, rank_window: int) -> tuple[str, str]:
     responses={404: {"description": "Unknown market"}},
 )
 async def symbol_rank(
+    request: Request,
     market: MarketDep,
     state: StateDep,
     snapshot: SnapshotDep,
     metric: MetricQuery = "price",
     normalize: NormalizeQuery = False,
-) -> SymbolRank:
+) -> Response:
     """One market's rank among all markets by the stdev of its window (rank 1 = largest)."""
-    rows = snapshot.rows if snapshot else ()
-    ranked = rank_rows(rows, metric, normalize)
-    mine = next((r for r in ranked if r.market == market), None)
-    row = snapshot.by_market().get(market) if snapshot else None
-    summary = mine.summary if mine else (row.stats[metric] if row else None)
-    start, end = window(snapshot, state.settings.rank_window)
-    return SymbolRank(
-        exchange=market.exchange,
-        symbol=market.symbol,
-        metric=metric,
-        rank=mine.rank if mine else None,
-        total=len(ranked),
-        stdev=summary.stdev if summary else None,
-        mean=summary.mean if summary else None,
-        count=summary.count if summary else 0,
-        window_start=start,
-        window_end=end,
+
+    async def build() -> SymbolRank:
+        mine, total = state.rankings.find(snapshot, market, metric, normalize)
+        row = snapshot.by_market().get(market) if snapshot else None
+        summary = mine.summary if mine else (row.stats[metric] if row else None)
+        start, end = window(snapshot, state.settings.rank_window)
+        return SymbolRank(
+            exchange=market.exchange,
+            symbol=market.symbol,
+            metric=metric,
+            rank=mine.rank if mine else None,
+            total=total,
+            stdev=summary.stdev if summary else None,
+            mean=summary.mean if summary else None,
+            count=summary.count if summary else 0,
+            window_start=start,
+            window_end=end,
+        )
+
+    return await state.responses.respond(
+        request, version(snapshot), state.snapshots.max_age(), build
     )
 
 
@@ -110,7 +115,12 @@ async def rank_all(
             missing = wanted - {r.market.symbol for r in rows}
             if missing:
                 raise NotFound(f"unknown symbol(s): {', '.join(sorted(missing))}")
-        ranked = rank_rows(rows, metric, normalize)
+        whole = exchange is None and wanted is None
+        ranked = (
+            state.rankings.of(snapshot, metric, normalize)
+            if whole
+            else rank_rows(rows, metric, normalize)
+        )
         start, end = window(snapshot, state.settings.rank_window)
         return Ranking(
             metric=metric,

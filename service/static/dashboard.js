@@ -24,6 +24,13 @@ async function api(path) {
 
 function setStatus(text) { $("#status").textContent = text; }
 
+// "24 hours", "2 hours", "90 minutes": the span of a window given as two ISO times.
+function span(start, end) {
+  const minutes = Math.round((Date.parse(end) - Date.parse(start)) / 60000);
+  if (minutes % 60 === 0) return minutes === 60 ? "hour" : `${minutes / 60} hours`;
+  return minutes === 1 ? "minute" : `${minutes} minutes`;
+}
+
 // -- market picker -------------------------------------------------------------------------
 function renderOptions() {
   const list = $("#market-list");
@@ -73,15 +80,17 @@ async function drawChart() {
   const box = $("#chart");
   if (!state.picked.length) {
     if (state.chart) { state.chart.destroy(); state.chart = null; }
-    box.innerHTML = '<p class="empty">Pick a market to chart its last 24 hours.</p>';
+    box.innerHTML = '<p class="empty">Pick a market to chart its recent history.</p>';
     return;
   }
   const series = await Promise.all(state.picked.map(async (marketKey) => {
     const [exchange, ...rest] = marketKey.split(":");
     const symbol = encodeURIComponent(rest.join(":"));
     const { body } = await api(`/symbols/${symbol}/history?exchange=${exchange}&metric=${state.metric}`);
-    return { marketKey, points: body.points };
+    return { marketKey, points: body.points, window: span(body.start, body.end) };
   }));
+  // The history's default range is the service's rank window: title the chart with it.
+  $("#chart-title").textContent = `Last ${series[0].window}`;
   const relative = series.length > 1;
   const times = [...new Set(series.flatMap((s) => s.points.map((p) => Date.parse(p.time) / 1000)))]
     .sort((a, b) => a - b);
@@ -114,7 +123,7 @@ async function drawChart() {
   box.innerHTML = "";
   state.chart = new uPlot(options, [times, ...columns], box);
   box.setAttribute("aria-label",
-    `${label} of ${state.picked.join(", ")} over the last 24 hours, ${times.length} ticks`);
+    `${label} of ${state.picked.join(", ")} over the last ${series[0].window}, ${times.length} ticks`);
 }
 
 // -- rank table ----------------------------------------------------------------------------
@@ -171,7 +180,7 @@ async function loadAlerts() {
     ratio.className = "ratio";
     ratio.textContent = `${a.ratio.toFixed(2)}×`;
     item.append(`${a.time} ${a.exchange}:${a.symbol} at ${fmt(a.price)} — `, ratio,
-      ` its hour average ${fmt(a.average)}`);
+      ` its average ${fmt(a.average)} over the ${a.points} points before`);
     return item;
   }));
 }

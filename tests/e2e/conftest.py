@@ -47,7 +47,7 @@ class Processes:
         process.send_signal(signal.SIGKILL)
         process.wait(10)
 
-    def stop(self, name: str, timeout: float = 20) -> int:
+    def stop(self, name: str, timeout: float = 40) -> int:
         process = self.running.pop(name)
         process.send_signal(signal.SIGTERM)
         return process.wait(timeout)

@@ -113,11 +113,12 @@ async def test_dashboard_in_headless_chromium(service: str, tmp_path: Path) -> N
         legend = await page.locator(".u-legend").inner_text()
         assert "bitfinex:btcusd" in legend and "bitfinex:ethusd" in legend
         label = await page.locator("#chart").get_attribute("aria-label") or ""
-        assert "1440 ticks" in label, label
+        assert "over the last 24 hours, 1440 ticks" in label, label
 
         alerts = await page.locator("#alerts li").all_inner_texts()
         assert len(alerts) == 1 and "bitfinex:btcusd at 140,000" in alerts[0]
-        assert "3.50× its hour average 40,000" in alerts[0]
+        assert "3.50× its average 40,000 over the 60 points before" in alerts[0], alerts
+        assert await page.locator("#chart-title").inner_text() == "Last 24 hours"
         first_row = await rows.first.inner_text()  # sorted by market: btcjpy, figures readable
         assert "6,000,1" in first_row and "1440" in first_row
         status = await page.locator("#status").inner_text()

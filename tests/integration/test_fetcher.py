@@ -73,6 +73,13 @@ async def test_fetch_once_stores_exactly_the_served_markets(fetcher: Fetcher, de
     assert await stored_at(fetcher.store, expected, t) == expected
     scan = await fetcher.store.client.scan(TableName=fetcher.store.points_table, Select="COUNT")
     assert scan["Count"] == len(expected)
+    # The figures /metrics shows: markets fetched and points written per source.
+    await fetcher.heartbeat()
+    beat = await fetcher.store.get_heartbeat("fetcher")
+    assert beat is not None
+    assert beat["bitfinex.fetched"] == beat["bitfinex.written"] == 300
+    assert beat["cryptowatch.fetched"] == beat["cryptowatch.written"] == 120
+    assert beat["newest_tick"] == t and beat["buffer_points"] == 0
 
 
 async def test_same_tick_twice_leaves_one_point_per_market(fetcher: Fetcher, demo: Any) -> None:

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import apprise
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from alerter.notify import Notifier, public_name
@@ -109,3 +113,10 @@ def test_an_unknown_notification_url_is_refused_without_echoing_it() -> None:
     with pytest.raises(ValueError, match=r"nosuch://…") as refused:
         Notifier(None, ["nosuch://token-abc@x"])  # type: ignore[arg-type]
     assert "token-abc" not in str(refused.value)
+
+
+@given(st.integers(min_value=-(2**34), max_value=2**34))
+def test_iso_of_whole_seconds_equals_datetime(t: int) -> None:
+    """The fast path for ticks writes what datetime writes, before and after the epoch."""
+    expected = datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert iso(t) == iso(float(t)) == expected

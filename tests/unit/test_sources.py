@@ -26,10 +26,13 @@ def test_bitfinex_keeps_every_good_row_and_counts_the_bad() -> None:
     assert parsed.skipped == {"no price": 1, "malformed row": 2, "price not positive": 1}
 
 
-def test_bitfinex_answer_that_is_not_a_list_yields_nothing() -> None:
-    """An error object instead of the ticker array is one skipped answer, not a crash."""
-    parsed = Bitfinex("http://x").parse({"error": "ERR_RATE_LIMIT"})
+def test_bitfinex_error_answers_yield_nothing() -> None:
+    """The rate-limit object and the error array instead of the ticker array are each one
+    skipped answer, not a crash and not rows."""
+    parsed = Bitfinex("http://x").parse(load("bitfinex", "rate_limit"))
     assert parsed.quotes == [] and parsed.skipped == {"answer is not a list": 1}
+    parsed = Bitfinex("http://x").parse(load("bitfinex", "error"))
+    assert parsed.quotes == [] and parsed.skipped == {"error answer": 1}
 
 
 def test_cryptowatch_maps_markets_and_volume_and_drops_direct_exchanges() -> None:
