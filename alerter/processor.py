@@ -41,7 +41,9 @@ class Processor:
             settings.min_points,
             settings.alert_cooldown,
         )
-        self.loaded: set[Market] = set()
+        # When each market's window was read from the table (the board is exact from then on
+        # for every record this replica handles).
+        self.loaded: dict[Market, float] = {}
         self.last_alert: dict[Market, int | None] = {}
         self.dirty = False
         self.handled = 0
@@ -75,17 +77,22 @@ class Processor:
 
     async def _load(self, market: Market, t: int) -> None:
         """First sight of a market: its stored window and its last alert."""
+        started = time.time()
         if self.board is not None:
             end = max(self.board.window_end, t)
             start = min(end - self.settings.rank_window, t - self.settings.alert_window - 1)
             self.board.load(await self.store.query_points(market, start, FAR_FUTURE))
         self.last_alert[market] = await self.store.last_alert_time(market)
-        self.loaded.add(market)
+        self.loaded[market] = started
 
-    async def handle(self, changes: Sequence[Change]) -> None:
-        """Apply changes in stream order; alerts are recorded before this returns."""
+    async def handle(self, changes: Sequence[Change], since: float | None = None) -> None:
+        """Apply changes in stream order; alerts are recorded before this returns.
+
+        `since`: the records come from a shard another replica read until then; a market
+        loaded before that may miss what the other handled, and is loaded again."""
         for change in changes:
-            if change.market not in self.loaded:
+            loaded = self.loaded.get(change.market)
+            if loaded is None or (since is not None and loaded < since):
                 await self._load(change.market, change.t)
             if change.created is not None:
                 self.last_created = change.created

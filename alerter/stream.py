@@ -33,7 +33,11 @@ if TYPE_CHECKING:
     from types_aiobotocore_dynamodbstreams import DynamoDBStreamsClient
 
 log = logging.getLogger(__name__)
-Handler = Callable[[list[Change]], Awaitable[None]]
+# handle(changes, since): `since` set when the shard was read by another replica until then.
+Handler = Callable[[list[Change], float | None], Awaitable[None]]
+# Clocks of two replicas may differ by this much: a market loaded less than this after the
+# other replica's last renewal is loaded again all the same.
+CLOCK_SKEW = 5.0
 
 
 class LeaseLost(Exception):
@@ -62,26 +66,37 @@ class Leases:
 
     async def _update(
         self, shard: str, update: str, condition: str, values: dict[str, Any]
-    ) -> bool:
-        """A conditional UpdateItem of the shard's lease; False when the condition failed."""
+    ) -> dict[str, Any] | None:
+        """A conditional UpdateItem of the shard's lease: the lease as it was before, or None
+        when the condition failed."""
         try:
             async with translate(f"lease {shard}"):
-                await self.client.update_item(
+                response = await self.client.update_item(
                     TableName=self.table,
                     Key=self.key(shard),
                     UpdateExpression=update,
                     ConditionExpression=condition,
                     ExpressionAttributeNames={"#o": "owner", "#u": "until"},
                     ExpressionAttributeValues={":me": {"S": self.owner}, **values},
+                    ReturnValues="ALL_OLD",
                 )
         except AlreadyDone:
-            return False
-        return True
+            return None
+        return dict(response.get("Attributes", {}))
+
+    def handed_over(self, lease: dict[str, Any]) -> float | None:
+        """When another replica last renewed this lease (plus the clock skew allowed), if
+        another replica held it; None when it was free or ours."""
+        owner = lease.get("owner", {}).get("S")
+        if owner is None or owner == self.owner:
+            return None
+        return float(lease["until"]["N"]) - self.ttl + CLOCK_SKEW
 
     def _expiry(self) -> dict[str, Any]:
         return {"N": repr(time.time() + self.ttl)}
 
-    async def acquire(self, shard: str) -> bool:
+    async def acquire(self, shard: str) -> dict[str, Any] | None:
+        """Take the shard's lease; the lease as it was (None: another replica holds it)."""
         return await self._update(
             shard,
             "SET #o = :me, #u = :until",
@@ -100,7 +115,7 @@ class Leases:
         if done:
             sets.append("done = :done")
             values[":done"] = {"BOOL": True}
-        if not await self._update(shard, "SET " + ", ".join(sets), "#o = :me", values):
+        if await self._update(shard, "SET " + ", ".join(sets), "#o = :me", values) is None:
             raise LeaseLost(shard)
 
     async def release(self, shard: str) -> None:
@@ -160,14 +175,25 @@ class StreamReader:
             if shard_id in self.readers:
                 continue
             parent = shard.get("ParentShardId")
-            if parent and parent in ids and not (await self.leases.get(parent)).get("done"):
+            parent_lease = await self.leases.get(parent) if parent and parent in ids else {}
+            if parent_lease and not parent_lease.get("done"):
                 continue  # parents first: a market's records stay in order
-            if await self.leases.acquire(shard_id):
-                lease = await self.leases.get(shard_id)
-                checkpoint = lease.get("checkpoint", {}).get("S")
-                log.info("took shard %s (from %s)", shard_id, checkpoint or "its start")
+            previous = await self.leases.acquire(shard_id)
+            if previous is not None:
+                checkpoint = previous.get("checkpoint", {}).get("S")
+                # Read before by another replica (this shard, or its parent): what it handled
+                # is missing from windows this replica loaded earlier.
+                since = self.leases.handed_over(previous) or self.leases.handed_over(parent_lease)
+                log.info(
+                    "took shard %s (from %s)%s",
+                    shard_id,
+                    checkpoint or "its start",
+                    "; another replica read it before: its markets' windows are reloaded"
+                    if since
+                    else "",
+                )
                 self.readers[shard_id] = asyncio.create_task(
-                    self._read(arn, shard, checkpoint, stop), name=f"shard {shard_id}"
+                    self._read(arn, shard, checkpoint, since, stop), name=f"shard {shard_id}"
                 )
 
     async def _iterator(self, arn: str, shard: str, checkpoint: str | None) -> str:
@@ -179,7 +205,12 @@ class StreamReader:
         return str((await self.streams.get_shard_iterator(**request))["ShardIterator"])
 
     async def _read(
-        self, arn: str, shard: dict[str, Any], checkpoint: str | None, stop: asyncio.Event
+        self,
+        arn: str,
+        shard: dict[str, Any],
+        checkpoint: str | None,
+        since: float | None,
+        stop: asyncio.Event,
     ) -> None:
         shard_id = shard["ShardId"]
         idle = Backoff(base=0.02, cap=0.2, jitter=0.0)
@@ -202,7 +233,7 @@ class StreamReader:
                     raise
                 records = response.get("Records", [])
                 if records:
-                    await self.handle([parse(dict(r)) for r in records])
+                    await self.handle([parse(dict(r)) for r in records], since)
                     self.records += len(records)
                     checkpoint = records[-1]["dynamodb"]["SequenceNumber"]
                     await self.leases.renew(shard_id, checkpoint)

@@ -45,9 +45,22 @@ class Alerter:
         self.published = 0.0
 
     async def startup(self) -> None:
+        owner = self.settings.worker_id
+        heads = await self.store.board_heads()
+        self.parts = next((h.parts for h in heads if h.owner == owner), 0)
+        if heads:
+            # A board a whole window behind the newest is a replica gone for good.
+            newest = max(h.window_end for h in heads)
+            gone = [
+                h
+                for h in heads
+                if h.owner != owner and h.window_end <= newest - self.settings.rank_window
+            ]
+            if gone:
+                log.info("dropping the boards of %s (gone)", ", ".join(h.owner for h in gone))
+                await self.store.drop_boards(gone)
         previous = await self.store.get_snapshot()
         if previous is not None:
-            self.parts = 1 + len(previous.rows) // 2000
             await self.processor.preload(row.market for row in previous.rows)
             self.processor.dirty = True  # publish the rebuilt figures, not the old ones
         await self.notifier.resume()
@@ -58,7 +71,11 @@ class Alerter:
             return
         self.processor.dirty = False
         snapshot = Snapshot(
-            self.board.window_end, self.settings.rank_window, time.time(), tuple(self.board.rows())
+            self.board.window_end,
+            self.settings.rank_window,
+            time.time(),
+            tuple(self.board.rows()),
+            self.settings.worker_id,
         )
         try:
             self.parts = await self.store.put_snapshot(snapshot, self.parts)

@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import zlib
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from contextlib import aclosing, asynccontextmanager
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import (
@@ -32,7 +34,7 @@ from common.models import Alert, Market, Metric, Point
 from common.retry import Backoff, Retry, retry
 from common.schema import ALERTS, ALERTS_BY_TIME, ALERTS_OUTBOX, META, POINTS
 from common.settings import Settings
-from common.snapshot import Snapshot, decode, encode
+from common.snapshot import Snapshot, decode, encode, merge
 
 if TYPE_CHECKING:
     from types_aiobotocore_dynamodb import DynamoDBClient
@@ -47,7 +49,49 @@ _THROTTLED = {
     "ThrottlingException",
     "RequestLimitExceeded",
 }
-BOARD_KEY = "board"
+BOARD_KEY, BOARD_HEAD = "board", "board-head"
+SLOT = 1000  # part numbers per replica board: part i of slot s is item n = s · SLOT + i
+
+
+def board_slot(owner: str) -> int:
+    """A replica's stable place among the board items."""
+    return zlib.crc32(owner.encode())
+
+
+def _board_key(slot: int, part: int) -> Item:
+    return {"k": {"S": BOARD_KEY}, "n": {"N": str(slot * SLOT + part)}}
+
+
+@dataclass(frozen=True)
+class BoardHead:
+    """What the service polls to learn that a board changed, written with the board."""
+
+    owner: str
+    slot: int
+    written_at: float
+    window_end: int
+    parts: int
+
+    def key(self) -> Item:
+        return {"k": {"S": BOARD_HEAD}, "n": {"N": str(self.slot)}}
+
+    def item(self) -> Item:
+        return self.key() | {
+            "o": {"S": self.owner},
+            "w": {"N": repr(self.written_at)},
+            "e": {"N": str(self.window_end)},
+            "p": {"N": str(self.parts)},
+        }
+
+    @classmethod
+    def of(cls, item: Item) -> BoardHead:
+        return cls(
+            item["o"]["S"],
+            int(item["n"]["N"]),
+            float(item["w"]["N"]),
+            int(item["e"]["N"]),
+            int(item["p"]["N"]),
+        )
 
 
 @asynccontextmanager
@@ -284,43 +328,65 @@ class Store:
                     break
         return alerts[:limit]
 
-    # -- meta: the board snapshot and heartbeats ------------------------------------------------
+    # -- meta: the boards and heartbeats -----------------------------------------------------
     async def put_snapshot(self, snapshot: Snapshot, previous_parts: int) -> int:
+        """Replace this replica's board — its parts and its head — in one transaction;
+        returns how many parts it has now."""
+        slot = board_slot(snapshot.owner)
         parts = encode(snapshot)
         writes: list[dict[str, Any]] = [
-            {
-                "Put": {
-                    "TableName": self.meta_table,
-                    "Item": {"k": {"S": BOARD_KEY}, "n": {"N": str(i)}, "b": {"B": body}},
-                }
-            }
-            for i, body in enumerate(parts)
+            {"Put": {"TableName": self.meta_table, "Item": _board_key(slot, i) | {"b": {"B": b}}}}
+            for i, b in enumerate(parts)
         ]
         writes += [
-            {
-                "Delete": {
-                    "TableName": self.meta_table,
-                    "Key": {"k": {"S": BOARD_KEY}, "n": {"N": str(i)}},
-                }
-            }
+            {"Delete": {"TableName": self.meta_table, "Key": _board_key(slot, i)}}
             for i in range(len(parts), previous_parts)
         ]
+        head = BoardHead(snapshot.owner, slot, snapshot.written_at, snapshot.window_end, len(parts))
+        writes.append({"Put": {"TableName": self.meta_table, "Item": head.item()}})
         async with translate("write board snapshot"):
-            if len(writes) == 1:
-                await self.client.put_item(**writes[0]["Put"])
-            else:
-                await self.client.transact_write_items(TransactItems=writes)  # type: ignore[arg-type]
+            await self.client.transact_write_items(TransactItems=writes)  # type: ignore[arg-type]
         return len(parts)
 
+    async def board_heads(self) -> list[BoardHead]:
+        """Who publishes a board, and when each last did: one small Query."""
+        request = {
+            "TableName": self.meta_table,
+            "KeyConditionExpression": "k = :k",
+            "ExpressionAttributeValues": {":k": {"S": BOARD_HEAD}},
+            "ConsistentRead": True,
+        }
+        return [
+            BoardHead.of(i) async for page in self._pages("read board heads", request) for i in page
+        ]
+
     async def get_snapshot(self) -> Snapshot | None:
-        async with translate("read board snapshot"):
-            response = await self.client.query(
-                TableName=self.meta_table,
-                KeyConditionExpression="k = :k",
-                ExpressionAttributeValues={":k": {"S": BOARD_KEY}},
-                ConsistentRead=True,
-            )
-        return decode([bytes(i["b"]["B"]) for i in response["Items"]])
+        """Every replica's board, merged. A board caught between its transaction's writes (a
+        Query is not isolated from them) is read again."""
+        request: dict[str, Any] = {
+            "TableName": self.meta_table,
+            "KeyConditionExpression": "k = :k",
+            "ExpressionAttributeValues": {":k": {"S": BOARD_KEY}},
+            "ConsistentRead": True,
+        }
+        for attempt in range(1, 4):
+            slots: dict[int, list[bytes]] = {}
+            async for page in self._pages("read board snapshot", dict(request)):
+                for i in page:  # in part order: the sort key is slot · SLOT + part
+                    slots.setdefault(int(i["n"]["N"]) // SLOT, []).append(bytes(i["b"]["B"]))
+            boards = [decode(parts) for parts in slots.values()]
+            whole = [b for b in boards if b is not None]
+            if len(whole) == len(boards) or attempt == 3:
+                return merge(whole)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def drop_boards(self, heads: Sequence[BoardHead]) -> None:
+        """Delete boards of replicas gone for good (parts and head)."""
+        for head in heads:
+            keys = [_board_key(head.slot, i) for i in range(head.parts)] + [head.key()]
+            deletes = [{"Delete": {"TableName": self.meta_table, "Key": k}} for k in keys]
+            async with translate(f"drop the board of {head.owner}"):
+                await self.client.transact_write_items(TransactItems=deletes)  # type: ignore[arg-type]
 
     async def put_heartbeat(self, name: str, fields: dict[str, float | int | str]) -> None:
         item: Item = {"k": {"S": f"heartbeat#{name}"}, "n": {"N": "0"}}

@@ -1,14 +1,16 @@
 """The board snapshot: every market's latest point and window figures, as the service reads them.
 
-Written by the stream consumer after each batch, read by the service with one Query. Stored
-compressed in parts of at most `PART_ROWS` markets so that 10,000 markets stay under
-DynamoDB's 400 KB item limit; all parts are replaced in one transaction.
+Each alerter replica publishes the board of the markets its shards carry (its `owner` names
+it), compressed in parts of at most `PART_ROWS` markets so that 10,000 markets stay under
+DynamoDB's 400 KB item limit; its parts are replaced in one transaction. The service reads
+every replica's board and `merge`s them into one.
 """
 
 from __future__ import annotations
 
 import json
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -25,6 +27,7 @@ class Snapshot:
     rank_window: int
     written_at: float
     rows: tuple[BoardRow, ...]
+    owner: str = ""  # the alerter replica that published it ("" once merged)
 
     @property
     def window_start(self) -> int:
@@ -66,29 +69,58 @@ def _unrow(raw: list[object]) -> BoardRow:
 
 
 def encode(snapshot: Snapshot) -> list[bytes]:
-    """Compressed JSON parts; part 0 carries the header."""
+    """Compressed JSON parts; part 0 carries the header, every part the write's stamp."""
     rows = [_row(r) for r in snapshot.rows] or [[]]
     chunks = [rows[i : i + PART_ROWS] for i in range(0, len(rows), PART_ROWS)]
     header = {
         "window_end": snapshot.window_end,
         "rank_window": snapshot.rank_window,
-        "written_at": snapshot.written_at,
+        "owner": snapshot.owner,
         "parts": len(chunks),
     }
     parts = []
     for i, chunk in enumerate(chunks):
-        body = {"rows": [r for r in chunk if r]} | (header if i == 0 else {})
+        body = {"w": snapshot.written_at, "rows": [r for r in chunk if r]} | (
+            header if i == 0 else {}
+        )
         parts.append(zlib.compress(json.dumps(body, separators=(",", ":")).encode(), 6))
     return parts
 
 
 def decode(parts: list[bytes]) -> Snapshot | None:
-    """The snapshot, or None when the parts are missing or from different writes."""
+    """One replica's board, or None when parts are missing or from different writes."""
     if not parts:
         return None
     bodies = [json.loads(zlib.decompress(p)) for p in parts]
     header = bodies[0]
-    if header.get("parts") != len(bodies):
+    if header.get("parts") != len(bodies) or len({b.get("w") for b in bodies}) != 1:
         return None
     rows = tuple(_unrow(raw) for body in bodies for raw in body["rows"])
-    return Snapshot(header["window_end"], header["rank_window"], header["written_at"], rows)
+    written_at = header.get("w", header.get("written_at"))  # boards from before replicas
+    return Snapshot(
+        header["window_end"], header["rank_window"], written_at, rows, header.get("owner", "")
+    )
+
+
+def merge(boards: Sequence[Snapshot]) -> Snapshot | None:
+    """The replicas' boards as one: each market's row from the board that saw it last.
+
+    A market moves between replicas when a shard changes hands; the replica that took it
+    over reloads it from the table and has the newer tick, while the other's row goes stale
+    until its window drops it. A board whose newest tick is a whole window older than the
+    newest board's is a replica gone for good: none of its figures still hold.
+    """
+    if len(boards) <= 1:
+        return boards[0] if boards else None
+    end = max(b.window_end for b in boards)
+    live = sorted(
+        (b for b in boards if b.window_end > end - b.rank_window), key=lambda b: b.written_at
+    )
+    newest: dict[Market, BoardRow] = {}
+    for board in live:  # later writes win ties: their figures are the more recent
+        for row in board.rows:
+            seen = newest.get(row.market)
+            if seen is None or row.t >= seen.t:
+                newest[row.market] = row
+    rows = tuple(newest[m] for m in sorted(newest))
+    return Snapshot(end, live[-1].rank_window, live[-1].written_at, rows)

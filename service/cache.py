@@ -1,8 +1,11 @@
 """Answers cached until the data changes, with ETag, Cache-Control and 304s.
 
-Data changes once per tick, when the stream consumer publishes a new board snapshot. The
-snapshot is re-read only when the next tick is due; every cached answer is tied to the
-snapshot version it was built from, so a new tick invalidates them all at once.
+Data changes when an alerter replica publishes its board. A tick's points reach the board
+over a second or so (the fetcher writes in chunks; the alerter publishes several times
+meanwhile), so the first board of a tick is often partial: the cache asks for the boards'
+heads (one small Query) at most every `poll` seconds and re-reads the boards when one
+changed. Every cached answer is tied to the board version it was built from, so a new
+board invalidates them all at once.
 """
 
 from __future__ import annotations
@@ -23,32 +26,40 @@ from common.db import Store
 from common.snapshot import Snapshot
 from common.ticks import next_tick
 
-POLL = 1.0  # once a tick is due, look for its snapshot at most this often
+# A board published this recently may still be filling up with its tick's points: clients
+# are told to ask again in a second rather than keep it until the next tick.
+SETTLE = 3.0
 
 
 class SnapshotCache:
     def __init__(self, store: Store, interval: int) -> None:
         self.store = store
         self.interval = interval
+        self.poll = min(1.0, interval / 4)
         self.snapshot: Snapshot | None = None
-        self.valid_until = 0.0
+        self.heads: tuple[tuple[int, float], ...] | None = None  # (slot, written_at) read last
+        self.checked = -math.inf  # monotonic time of the last look at the heads
         self._lock = asyncio.Lock()
 
     async def get(self) -> Snapshot | None:
-        if time.time() < self.valid_until:
+        if time.monotonic() < self.checked + self.poll:
             return self.snapshot
         async with self._lock:
-            now = time.time()
-            if now < self.valid_until:
+            if time.monotonic() < self.checked + self.poll:
                 return self.snapshot
-            self.snapshot = await self.store.get_snapshot()
-            expected = (self.snapshot.window_end if self.snapshot else 0) + self.interval
-            self.valid_until = expected if now < expected else now + min(POLL, self.interval)
+            heads = tuple(sorted((h.slot, h.written_at) for h in await self.store.board_heads()))
+            if heads != self.heads:
+                self.snapshot = await self.store.get_snapshot()
+                self.heads = heads
+            self.checked = time.monotonic()
             return self.snapshot
 
     def max_age(self) -> int:
-        """Seconds until the next tick: how long a client may keep an answer."""
+        """Seconds a client may keep an answer: until the next tick, or one while the board
+        may still be filling up with this tick's points."""
         now = time.time()
+        if self.snapshot is not None and now - self.snapshot.written_at < SETTLE:
+            return 1
         return max(0, math.ceil(next_tick(now, self.interval) - now))
 
 

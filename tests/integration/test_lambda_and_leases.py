@@ -76,10 +76,18 @@ async def test_two_replicas_never_read_one_shard_at_once(dynamodb_url: str) -> N
                 assert second.reader.readers == {}
                 assert second.processor.handled == 0
                 shard = next(iter(first.reader.readers))
-                assert not await Leases(client, other, "replica-b", 10).acquire(shard)
+                assert await Leases(client, other, "replica-b", 10).acquire(shard) is None
         # The first has stopped and released its lease; a new replica takes over.
         await store.put_points(steady(Market("bitfinex", "ethusd"), now, 10))
         async with running_alerter(other) as second:
             await wait_for(lambda: second.processor.handled >= 10, 20, "takeover")
             await asyncio.sleep(0.5)
             assert second.processor.handled == 10  # resumed after the checkpoint, not from 0
+            await wait_for(lambda: second.published > 0, 10, "second replica's board")
+        # Each replica published its own board; the service reads them merged.
+        heads = await store.board_heads()
+        assert {h.owner for h in heads} == {settings.worker_id, "replica-b"}
+        merged = await store.get_snapshot()
+        assert merged is not None
+        assert {r.market for r in merged.rows} == {BTC, Market("bitfinex", "ethusd")}
+        assert merged.by_market()[BTC].t == now - 101
