@@ -6,20 +6,13 @@ version="${DYNAMODB_SIMULATOR_VERSION:-2.9.30}"   # carries DynamoDBLocal.jar 1.
 dest="${1:-.cache/dynamodb-local}"
 jar="$dest/package/emulator/DynamoDBLocal.jar"
 
-if ! command -v java >/dev/null 2>&1; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    echo "install: Java is missing; installing openjdk-17-jre-headless"
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless >/dev/null
-  else
-    echo "install: DynamoDB Local needs Java 17: install openjdk-17-jre-headless (or any Java 17 runtime)" >&2
-    exit 1
-  fi
-fi
+. "$(dirname "$0")/need.sh"
+need openjdk-17-jre-headless java   # DynamoDB Local runs on Java 17
 
 if [ -f "$jar" ] && [ -f "$dest/.version" ] && [ "$(cat "$dest/.version")" = "$version" ]; then
   exit 0
 fi
-command -v npm >/dev/null 2>&1 || { echo "install: npm is needed to fetch DynamoDB Local (apt-get install npm)" >&2; exit 1; }
+need npm npm
 echo "install: fetching DynamoDB Local (amplify-dynamodb-simulator@$version, ~56 MB)"
 rm -rf "$dest" && mkdir -p "$dest"
 tarball=$(cd "$dest" && npm pack --silent "amplify-dynamodb-simulator@$version" 2>/dev/null | tail -n 1)

@@ -8,7 +8,8 @@ dest="${1:-service/static/vendor}"
 if [ -f "$dest/uPlot.iife.min.js" ] && [ "$(cat "$dest/.version" 2>/dev/null)" = "$version" ]; then
   exit 0
 fi
-command -v npm >/dev/null 2>&1 || { echo "install: npm is needed to vendor uPlot (apt-get install npm)" >&2; exit 1; }
+. "$(dirname "$0")/need.sh"
+need npm npm
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 tarball=$(cd "$work" && npm pack --silent "uplot@$version" 2>/dev/null | tail -n 1)
