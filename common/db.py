@@ -222,17 +222,23 @@ class Store:
             if attribute in i
         ]
 
-    async def latest_point(self, market: Market) -> Point | None:
-        async with translate("Query latest point"):
+    async def _newest(self, table: str, market: Market, **extra: Any) -> Item | None:
+        """The market's item with the highest `t` in a table: one Query of one item."""
+        async with translate(f"Query newest item of {market.key}"):
             response = await self.client.query(
-                TableName=self.points_table,
+                TableName=table,
                 KeyConditionExpression="m = :m",
                 ExpressionAttributeValues={":m": {"S": market.key}},
                 ScanIndexForward=False,
                 Limit=1,
+                **extra,
             )
         items = response["Items"]
-        return point_from_item(items[0]) if items else None
+        return items[0] if items else None
+
+    async def latest_point(self, market: Market) -> Point | None:
+        item = await self._newest(self.points_table, market)
+        return point_from_item(item) if item else None
 
     async def get_point(self, market: Market, t: int) -> Point | None:
         async with translate("GetItem point"):
@@ -282,17 +288,8 @@ class Store:
         ]
 
     async def last_alert_time(self, market: Market) -> int | None:
-        async with translate("Query last alert"):
-            response = await self.client.query(
-                TableName=self.alerts_table,
-                KeyConditionExpression="m = :m",
-                ExpressionAttributeValues={":m": {"S": market.key}},
-                ScanIndexForward=False,
-                Limit=1,
-                ProjectionExpression="t",
-            )
-        items = response["Items"]
-        return int(items[0]["t"]["N"]) if items else None
+        item = await self._newest(self.alerts_table, market, ProjectionExpression="t")
+        return int(item["t"]["N"]) if item else None
 
     async def list_alerts(
         self,

@@ -7,12 +7,12 @@ dest="${1:-.cache/dynamodb-local}"
 jar="$dest/package/emulator/DynamoDBLocal.jar"
 
 . "$(dirname "$0")/need.sh"
-need openjdk-17-jre-headless java   # DynamoDB Local runs on Java 17
+need java=openjdk-17-jre-headless   # DynamoDB Local runs on Java 17
 
 if [ -f "$jar" ] && [ -f "$dest/.version" ] && [ "$(cat "$dest/.version")" = "$version" ]; then
   exit 0
 fi
-need npm npm
+need npm=npm
 echo "install: fetching DynamoDB Local (amplify-dynamodb-simulator@$version, ~56 MB)"
 rm -rf "$dest" && mkdir -p "$dest"
 tarball=$(cd "$dest" && npm pack --silent "amplify-dynamodb-simulator@$version" 2>/dev/null | tail -n 1)

@@ -9,7 +9,7 @@ if [ -f "$dest/uPlot.iife.min.js" ] && [ "$(cat "$dest/.version" 2>/dev/null)" =
   exit 0
 fi
 . "$(dirname "$0")/need.sh"
-need npm npm
+need npm=npm
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 tarball=$(cd "$work" && npm pack --silent "uplot@$version" 2>/dev/null | tail -n 1)
