@@ -15,7 +15,7 @@ from common.db import Store
 from common.errors import StoreError
 from common.lifecycle import sleep_unless
 from common.settings import Settings
-from common.snapshot import Snapshot
+from common.snapshot import Snapshot, behind
 from common.window import Board
 
 if TYPE_CHECKING:
@@ -49,13 +49,9 @@ class Alerter:
         heads = await self.store.board_heads()
         self.parts = next((h.parts for h in heads if h.owner == owner), 0)
         if heads:
-            # A board a whole window behind the newest is a replica gone for good.
             newest = max(h.window_end for h in heads)
-            gone = [
-                h
-                for h in heads
-                if h.owner != owner and h.window_end <= newest - self.settings.rank_window
-            ]
+            window = self.settings.rank_window
+            gone = [h for h in heads if h.owner != owner and behind(h.window_end, newest, window)]
             if gone:
                 log.info("dropping the boards of %s (gone)", ", ".join(h.owner for h in gone))
                 await self.store.drop_boards(gone)

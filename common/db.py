@@ -345,37 +345,37 @@ class Store:
             await self.client.transact_write_items(TransactItems=writes)  # type: ignore[arg-type]
         return len(parts)
 
+    def _meta(self, k: str) -> dict[str, Any]:
+        """The consistent Query of every meta item under one key."""
+        return {
+            "TableName": self.meta_table,
+            "KeyConditionExpression": "k = :k",
+            "ExpressionAttributeValues": {":k": {"S": k}},
+            "ConsistentRead": True,
+        }
+
     async def board_heads(self) -> list[BoardHead]:
         """Who publishes a board, and when each last did: one small Query."""
-        request = {
-            "TableName": self.meta_table,
-            "KeyConditionExpression": "k = :k",
-            "ExpressionAttributeValues": {":k": {"S": BOARD_HEAD}},
-            "ConsistentRead": True,
-        }
-        return [
-            BoardHead.of(i) async for page in self._pages("read board heads", request) for i in page
-        ]
+        pages = self._pages("read board heads", self._meta(BOARD_HEAD))
+        return [BoardHead.of(i) async for page in pages for i in page]
+
+    async def _boards(self) -> list[Snapshot | None]:
+        """Every replica's board; None for one caught between its transaction's writes (a
+        Query is not isolated from them)."""
+        slots: dict[int, list[bytes]] = {}
+        async for page in self._pages("read board snapshot", self._meta(BOARD_KEY)):
+            for i in page:  # in part order: the sort key is slot · SLOT + part
+                slots.setdefault(int(i["n"]["N"]) // SLOT, []).append(bytes(i["b"]["B"]))
+        return [decode(parts) for parts in slots.values()]
 
     async def get_snapshot(self) -> Snapshot | None:
-        """Every replica's board, merged. A board caught between its transaction's writes (a
-        Query is not isolated from them) is read again."""
-        request: dict[str, Any] = {
-            "TableName": self.meta_table,
-            "KeyConditionExpression": "k = :k",
-            "ExpressionAttributeValues": {":k": {"S": BOARD_KEY}},
-            "ConsistentRead": True,
-        }
-        for attempt in range(1, 4):
-            slots: dict[int, list[bytes]] = {}
-            async for page in self._pages("read board snapshot", dict(request)):
-                for i in page:  # in part order: the sort key is slot · SLOT + part
-                    slots.setdefault(int(i["n"]["N"]) // SLOT, []).append(bytes(i["b"]["B"]))
-            boards = [decode(parts) for parts in slots.values()]
-            whole = [b for b in boards if b is not None]
-            if len(whole) == len(boards) or attempt == 3:
-                return merge(whole)
-        raise AssertionError("unreachable")  # pragma: no cover
+        """Every replica's board, merged; read up to twice more while one is torn."""
+        boards = await self._boards()
+        for _ in range(2):
+            if None not in boards:
+                break
+            boards = await self._boards()
+        return merge([b for b in boards if b is not None])
 
     async def drop_boards(self, heads: Sequence[BoardHead]) -> None:
         """Delete boards of replicas gone for good (parts and head)."""

@@ -102,19 +102,25 @@ def decode(parts: list[bytes]) -> Snapshot | None:
     )
 
 
+def behind(window_end: int, newest: int, rank_window: int) -> bool:
+    """A board whose newest tick is a whole window older than the newest board's: its
+    replica is gone for good, and none of its figures still hold."""
+    return window_end <= newest - rank_window
+
+
 def merge(boards: Sequence[Snapshot]) -> Snapshot | None:
     """The replicas' boards as one: each market's row from the board that saw it last.
 
     A market moves between replicas when a shard changes hands; the replica that took it
     over reloads it from the table and has the newer tick, while the other's row goes stale
-    until its window drops it. A board whose newest tick is a whole window older than the
-    newest board's is a replica gone for good: none of its figures still hold.
+    until its window drops it. Boards `behind` the newest are left out.
     """
     if len(boards) <= 1:
         return boards[0] if boards else None
     end = max(b.window_end for b in boards)
     live = sorted(
-        (b for b in boards if b.window_end > end - b.rank_window), key=lambda b: b.written_at
+        (b for b in boards if not behind(b.window_end, end, b.rank_window)),
+        key=lambda b: b.written_at,
     )
     newest: dict[Market, BoardRow] = {}
     for board in live:  # later writes win ties: their figures are the more recent
