@@ -5,9 +5,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DDB := .cache/dynamodb-local/package/emulator/DynamoDBLocal.jar
 
-.PHONY: install run demo test lint unit bench compose-config clean
+.PHONY: install run demo test lint unit bench base-images clean
 
-ASSETS := service/static/vendor/uPlot.iife.min.js
+ASSETS := service/static/vendor/.version
 
 install: $(STAMP) $(DDB) $(ASSETS)
 	@bash scripts/install-tools.sh
@@ -50,5 +50,6 @@ bench: install
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache
 
-compose-config: install
-	docker-compose -f docker-compose.yml config -q && echo "docker-compose.yml is valid"
+# The base images docker-compose.yml builds on: pulled, or stand-ins where no registry answers.
+base-images: install
+	bash scripts/base-images.sh

@@ -16,16 +16,16 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
-
-from botocore.exceptions import ClientError
+from functools import partial
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from alerter.records import Change, parse
-from common.db import translate
-from common.errors import AlreadyDone, StoreError
+from common.db import Store, translate
+from common.errors import AlreadyDone, StoreError, StoreMisconfigured, StoreUnavailable
 from common.lifecycle import sleep_unless
-from common.retry import Backoff
-from common.schema import META, stream_arn
+from common.outage import Outage
+from common.retry import Backoff, until_answered
+from common.schema import META
 from common.settings import Settings
 
 if TYPE_CHECKING:
@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from types_aiobotocore_dynamodbstreams import DynamoDBStreamsClient
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 # handle(changes, since): `since` set when the shard was read by another replica until then.
 Handler = Callable[[list[Change], float | None], Awaitable[None]]
 # Clocks of two replicas may differ by this much: a market loaded less than this after the
@@ -47,18 +48,26 @@ class LeaseLost(Exception):
 class Leases:
     """Lease and checkpoint items of the meta table, written conditionally."""
 
-    def __init__(self, client: DynamoDBClient, settings: Settings, owner: str, ttl: float) -> None:
+    def __init__(
+        self,
+        client: DynamoDBClient,
+        settings: Settings,
+        owner: str,
+        ttl: float,
+        outage: Outage | None = None,
+    ) -> None:
         self.client = client
         self.table = settings.table(META)
         self.owner = owner
         self.ttl = ttl
+        self.outage = outage
 
     @staticmethod
     def key(shard: str) -> dict[str, Any]:
         return {"k": {"S": f"lease#{shard}"}, "n": {"N": "0"}}
 
     async def get(self, shard: str) -> dict[str, Any]:
-        async with translate("GetItem lease"):
+        async with translate("GetItem lease", self.outage):
             response = await self.client.get_item(
                 TableName=self.table, Key=self.key(shard), ConsistentRead=True
             )
@@ -70,7 +79,7 @@ class Leases:
         """A conditional UpdateItem of the shard's lease: the lease as it was before, or None
         when the condition failed."""
         try:
-            async with translate(f"lease {shard}"):
+            async with translate(f"lease {shard}", self.outage):
                 response = await self.client.update_item(
                     TableName=self.table,
                     Key=self.key(shard),
@@ -125,28 +134,36 @@ class Leases:
 
 
 class StreamReader:
+    """Every shard of the stream, each read by a task of its own while this replica holds its
+    lease. DynamoDB's outages are waited out, never fatal: discovery retries each second, a
+    reader backs off and retries the same call (and the same batch: handling is idempotent)."""
+
     def __init__(
         self,
-        client: DynamoDBClient,
+        store: Store,
         streams: DynamoDBStreamsClient,
-        settings: Settings,
         owner: str,
         handle: Handler,
         lease_seconds: float = 10.0,
     ) -> None:
-        self.client = client
+        self.store = store
         self.streams = streams
-        self.settings = settings
+        self.outage = store.outage
         self.handle = handle
-        self.leases = Leases(client, settings, owner, lease_seconds)
+        self.leases = Leases(store.client, store.settings, owner, lease_seconds, store.outage)
         self.readers: dict[str, asyncio.Task[None]] = {}
         self.records = 0
+
+    async def _call(self, what: str, request: Awaitable[T]) -> T:
+        async with translate(what, self.outage):
+            return await request
 
     async def _shards(self, arn: str) -> list[dict[str, Any]]:
         shards: list[dict[str, Any]] = []
         request: dict[str, Any] = {"StreamArn": arn}
         while True:
-            description = (await self.streams.describe_stream(**request))["StreamDescription"]
+            answer = await self._call("DescribeStream", self.streams.describe_stream(**request))
+            description = answer["StreamDescription"]
             shards.extend(dict(s) for s in description["Shards"])
             last = description.get("LastEvaluatedShardId")
             if not last:
@@ -154,12 +171,19 @@ class StreamReader:
             request["ExclusiveStartShardId"] = last
 
     async def run(self, stop: asyncio.Event) -> None:
-        arn = await stream_arn(self.client, self.settings)
+        """Read until `stop`; StoreMisconfigured (no table, no stream, no access) ends it."""
+        arn = await until_answered(self.store.stream_arn, stop)
+        if arn is None:
+            return
         log.info("reading stream %s as %s", arn.rsplit("/", 1)[-1], self.leases.owner)
         while not stop.is_set():
             try:
                 await self._assign(arn, stop)
-            except (StoreError, ClientError) as exc:
+            except StoreUnavailable:
+                pass  # the outage is logged once, by the store's Outage; discovery retries
+            except StoreMisconfigured:
+                raise
+            except StoreError as exc:
                 log.warning("shard discovery failed (%s); trying again shortly", exc)
             for shard, task in list(self.readers.items()):
                 if task.done():
@@ -202,7 +226,8 @@ class StreamReader:
             request |= {"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "SequenceNumber": checkpoint}
         else:
             request["ShardIteratorType"] = "TRIM_HORIZON"
-        return str((await self.streams.get_shard_iterator(**request))["ShardIterator"])
+        answer = await self._call("GetShardIterator", self.streams.get_shard_iterator(**request))
+        return str(answer["ShardIterator"])
 
     async def _read(
         self,
@@ -214,50 +239,71 @@ class StreamReader:
     ) -> None:
         shard_id = shard["ShardId"]
         idle = Backoff(base=0.02, cap=0.2, jitter=0.0)
+        waiting = Backoff(base=0.5, cap=10)  # while DynamoDB is unavailable
         renewed = time.monotonic()
+
+        def fresh_iterator() -> Awaitable[str]:
+            return self._iterator(arn, shard_id, checkpoint)
+
         try:
-            iterator: str | None = await self._iterator(arn, shard_id, checkpoint)
+            iterator = await until_answered(fresh_iterator, stop)
             while iterator and not stop.is_set():
                 try:
-                    response = await self.streams.get_records(ShardIterator=iterator, Limit=1000)
-                except ClientError as exc:
-                    code = exc.response.get("Error", {}).get("Code")
-                    if code in ("ExpiredIteratorException", "TrimmedDataAccessException"):
-                        # Expired: start again after the checkpoint. Trimmed (also DynamoDB
-                        # Local's answer on a fresh table): from the oldest record kept.
-                        log.info("shard %s: %s; new iterator", shard_id, code)
-                        if code == "TrimmedDataAccessException":
-                            checkpoint = None
-                        iterator = await self._iterator(arn, shard_id, checkpoint)
-                        continue
-                    raise
+                    response = await self._call(
+                        "GetRecords", self.streams.get_records(ShardIterator=iterator, Limit=1000)
+                    )
+                except StoreUnavailable:
+                    await sleep_unless(stop, waiting.next_delay())
+                    continue
+                except StoreError as exc:
+                    if exc.code not in ("ExpiredIteratorException", "TrimmedDataAccessException"):
+                        raise
+                    # Expired (an outage outlasted it): start again after the checkpoint.
+                    # Trimmed (also DynamoDB Local's answer on a fresh table): from the oldest
+                    # record kept.
+                    log.info("shard %s: %s; new iterator", shard_id, exc.code)
+                    if exc.code == "TrimmedDataAccessException":
+                        checkpoint = None
+                    iterator = await until_answered(fresh_iterator, stop)
+                    continue
+                waiting.reset()
                 records = response.get("Records", [])
                 if records:
-                    await self.handle([parse(dict(r)) for r in records], since)
+                    changes = [parse(dict(r)) for r in records]
+                    if await until_answered(partial(self._handled, changes, since), stop) is None:
+                        break  # stopped before the batch was handled: read again next start
                     self.records += len(records)
                     checkpoint = records[-1]["dynamodb"]["SequenceNumber"]
-                    await self.leases.renew(shard_id, checkpoint)
+                    await until_answered(partial(self.leases.renew, shard_id, checkpoint), stop)
                     renewed = time.monotonic()
                     idle.reset()
                 iterator = response.get("NextShardIterator")
-                if iterator is None and not await self._closed(arn, shard_id):
+                if iterator is None and not await until_answered(
+                    lambda: self._closed(arn, shard_id), stop
+                ):
                     # DynamoDB Local sometimes omits the iterator of an open shard.
-                    iterator = await self._iterator(arn, shard_id, checkpoint)
+                    iterator = await until_answered(fresh_iterator, stop)
                 if not records:
                     if time.monotonic() - renewed > self.leases.ttl / 3:
-                        await self.leases.renew(shard_id)
+                        await until_answered(lambda: self.leases.renew(shard_id), stop)
                         renewed = time.monotonic()
                     await sleep_unless(stop, idle.next_delay())
-            if iterator is None:
+            if iterator is None and not stop.is_set():
                 await self.leases.renew(shard_id, checkpoint, done=True)
                 log.info("shard %s read to its end", shard_id)
             else:
                 await self.leases.release(shard_id)
         except LeaseLost:
             log.warning("lost the lease of shard %s to another reader; stopping it", shard_id)
+        except StoreMisconfigured:
+            raise
         except Exception:
             log.exception("reading shard %s failed; it will be taken up again", shard_id)
             await self.leases.release(shard_id)
+
+    async def _handled(self, changes: list[Change], since: float | None) -> bool:
+        await self.handle(changes, since)
+        return True
 
     async def _closed(self, arn: str, shard_id: str) -> bool:
         for shard in await self._shards(arn):

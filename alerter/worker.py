@@ -12,8 +12,9 @@ from alerter.notify import Notifier
 from alerter.processor import Processor
 from alerter.stream import StreamReader
 from common.db import Store
-from common.errors import StoreError
-from common.lifecycle import sleep_unless
+from common.errors import StoreError, StoreUnavailable
+from common.lifecycle import sleep_unless, touch_alive
+from common.retry import until_answered
 from common.settings import Settings
 from common.snapshot import Snapshot, behind
 from common.window import Board
@@ -37,15 +38,14 @@ class Alerter:
         self.notifier = Notifier(store, settings.notify_urls)
         self.board = Board(settings.rank_window)
         self.processor = Processor(settings, store, self.notifier, self.board)
-        self.reader = StreamReader(
-            store.client, streams, settings, settings.worker_id, self.processor.handle
-        )
+        self.reader = StreamReader(store, streams, settings.worker_id, self.processor.handle)
         self.publish_every = publish_every
         self.parts = 0
         self.published = 0.0
 
     async def startup(self) -> None:
         owner = self.settings.worker_id
+        touch_alive("alerter", owner)
         heads = await self.store.board_heads()
         self.parts = next((h.parts for h in heads if h.owner == owner), 0)
         if heads:
@@ -76,6 +76,8 @@ class Alerter:
         try:
             self.parts = await self.store.put_snapshot(snapshot, self.parts)
             self.published = snapshot.written_at
+        except StoreUnavailable:
+            self.processor.dirty = True  # the store's Outage says so, once per outage
         except StoreError as exc:
             self.processor.dirty = True
             log.warning("board snapshot not written (%s); retrying", exc)
@@ -95,6 +97,7 @@ class Alerter:
         }
         if created is not None:
             fields["last_record_created"] = created
+        fields |= self.store.outage.figures()
         try:
             await self.store.put_heartbeat("alerter", fields)
         except StoreError as exc:
@@ -103,16 +106,19 @@ class Alerter:
     async def _publisher(self, stop: asyncio.Event) -> None:
         beat = 0.0
         while not await sleep_unless(stop, self.publish_every):
+            touch_alive("alerter", self.settings.worker_id)
             await self.publish()
             if time.monotonic() - beat > 5:
                 await self.heartbeat()
                 beat = time.monotonic()
 
     async def main(self, stop: asyncio.Event) -> None:
-        await self.startup()
-        sender = asyncio.create_task(self.notifier.run(), name="notifier")
+        """Start up (waiting out DynamoDB if it is away), then read the stream until `stop`;
+        only StoreMisconfigured ends it early."""
         publisher = asyncio.create_task(self._publisher(stop), name="publisher")
+        sender = asyncio.create_task(self.notifier.run(), name="notifier")
         try:
+            await until_answered(self.startup, stop)
             await self.reader.run(stop)
         finally:
             stop.set()
@@ -129,3 +135,8 @@ class Alerter:
         await asyncio.gather(sender, return_exceptions=True)
         if self.notifier.queued:
             log.warning("%d notification(s) left for the next start", len(self.notifier.queued))
+        log.info(
+            "stopped after %d record(s) and %d alert(s)",
+            self.processor.handled,
+            self.processor.alerts,
+        )

@@ -13,8 +13,8 @@ from typing import Any
 
 from bench import alerts, fetcher, service
 from bench.report import Row, table
-from common import dynamodb_local
 from common.settings import Settings
+from tracker import dynamodb_local
 
 
 async def stage(name: str, body: Callable[[str], Awaitable[list[Row]]]) -> list[Row]:

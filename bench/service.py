@@ -19,7 +19,7 @@ import aiohttp
 from alerter.worker import Alerter
 from bench.raw import batch_write
 from bench.report import Row, ms, pct, verdict
-from common import aws, dynamodb_local
+from common import aws
 from common.db import Store
 from common.items import point_item
 from common.models import Market, Point
@@ -28,6 +28,7 @@ from common.settings import Settings
 from common.stats import summarize
 from common.ticks import tick_floor
 from service.ranking import rank_rows
+from tracker import dynamodb_local
 
 MARKETS, POINTS, SEQUENTIAL = 1000, 1440, 300
 

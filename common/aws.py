@@ -32,9 +32,18 @@ def _session(settings: Settings) -> aioboto3.Session:
     )
 
 
-def dynamodb(settings: Settings) -> AbstractAsyncContextManager[DynamoDBClient]:
+def dynamodb(
+    settings: Settings, timeout: float | None = None
+) -> AbstractAsyncContextManager[DynamoDBClient]:
+    """The DynamoDB client; `timeout`: each request's connect and read limit, not retried (the
+    service: a client is better told 503 at once than kept waiting on a dead endpoint)."""
+    config = _CONFIG
+    if timeout is not None:
+        config = _CONFIG.merge(
+            Config(connect_timeout=timeout, read_timeout=timeout, retries={"max_attempts": 1})
+        )
     return _session(settings).client(
-        "dynamodb", endpoint_url=settings.aws_endpoint_url, config=_CONFIG
+        "dynamodb", endpoint_url=settings.aws_endpoint_url, config=config
     )
 
 

@@ -20,7 +20,13 @@ from botocore.exceptions import (
 )
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
-from common.errors import AlreadyDone, StoreError, StoreUnavailable
+from common.errors import (
+    AlreadyDone,
+    StoreError,
+    StoreMisconfigured,
+    StoreUnavailable,
+    TrackerError,
+)
 from common.items import (
     METRIC_ATTRIBUTE,
     Item,
@@ -31,7 +37,8 @@ from common.items import (
     point_key,
 )
 from common.models import Alert, Market, Metric, Point
-from common.retry import Backoff, Retry, retry
+from common.outage import Outage
+from common.retry import Backoff, GaveUp, Retry, retry
 from common.schema import ALERTS, ALERTS_BY_TIME, ALERTS_OUTBOX, META, POINTS
 from common.settings import Settings
 from common.snapshot import Snapshot, decode, encode, merge
@@ -94,20 +101,61 @@ class BoardHead:
         )
 
 
+# Answers that waiting will not change: the process says so and ends.
+_MISCONFIGURED = {
+    "ResourceNotFoundException",
+    "AccessDeniedException",
+    "UnrecognizedClientException",
+    "InvalidSignatureException",
+    "MissingAuthenticationTokenException",
+    "IncompleteSignature",
+}
+_TRANSIENT = _THROTTLED | {
+    "InternalServerError",
+    "InternalFailure",
+    "ServiceUnavailable",
+    "LimitExceededException",
+    "RequestTimeout",
+}
+
+
+def _client_error(what: str, exc: ClientError) -> TrackerError:
+    """An answer DynamoDB gave, as the store's error tree sees it."""
+    code = exc.response.get("Error", {}).get("Code")
+    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+    if code == "ConditionalCheckFailedException":
+        return AlreadyDone(what)
+    if code in _TRANSIENT or status >= 500:
+        return StoreUnavailable(f"{what}: DynamoDB answered {code or status}", code)
+    if code == "ResourceNotFoundException":
+        return StoreMisconfigured(f"{what}: no such table (run `tracker init-db`?): {exc}", code)
+    if code in _MISCONFIGURED:
+        return StoreMisconfigured(f"{what} failed: {exc}", code)
+    return StoreError(f"{what} failed: {exc}", code)
+
+
 @asynccontextmanager
-async def translate(what: str) -> AsyncIterator[None]:
-    """Turn SDK exceptions into the store's error tree, keeping the cause and AWS code."""
+async def translate(what: str, outage: Outage | None = None) -> AsyncIterator[None]:
+    """Turn SDK exceptions into the store's error tree, keeping the cause and AWS code, and
+    tell `outage` whether DynamoDB answered."""
     try:
         yield
     except ClientError as exc:
-        code = exc.response.get("Error", {}).get("Code")
-        if code == "ConditionalCheckFailedException":
-            raise AlreadyDone(what) from exc
-        raise StoreError(f"{what} failed: {exc}", code) from exc
-    except _UNREACHABLE as exc:
-        raise StoreUnavailable(f"{what}: DynamoDB unreachable: {exc}") from exc
+        error = _client_error(what, exc)
+        if outage is not None:
+            if isinstance(error, StoreUnavailable):
+                outage.failed(error)
+            else:
+                outage.answered()
+        raise error from exc
     except (BotoCoreError, OSError) as exc:
-        raise StoreUnavailable(f"{what}: {exc}") from exc
+        detail = "DynamoDB unreachable: " if isinstance(exc, _UNREACHABLE) else ""
+        unavailable = StoreUnavailable(f"{what}: {detail}{exc}")
+        if outage is not None:
+            outage.failed(unavailable)
+        raise unavailable from exc
+    if outage is not None:
+        outage.answered()
 
 
 def tick_range(start: float, end: float) -> tuple[int, int]:
@@ -122,10 +170,20 @@ class Store:
         self.points_table = settings.table(POINTS)
         self.alerts_table = settings.table(ALERTS)
         self.meta_table = settings.table(META)
+        self.outage = Outage()
 
     async def ping(self) -> None:
-        async with translate("DescribeTable"):
+        async with translate("DescribeTable", self.outage):
             await self.client.describe_table(TableName=self.points_table)
+
+    async def stream_arn(self) -> str:
+        """The points table's stream (StoreMisconfigured if the table or stream is missing)."""
+        async with translate(f"DescribeTable {self.points_table}", self.outage):
+            response = await self.client.describe_table(TableName=self.points_table)
+        arn = response["Table"].get("LatestStreamArn")
+        if arn is None:
+            raise StoreMisconfigured(f"{self.points_table} has no stream: run `tracker init-db`")
+        return str(arn)
 
     # -- points -------------------------------------------------------------------------------
     async def put_points(self, points: Sequence[Point]) -> int:
@@ -153,13 +211,13 @@ class Store:
 
         async def attempt() -> None:
             nonlocal pending
-            async with translate("BatchWriteItem"):
-                try:
+            try:
+                async with translate("BatchWriteItem", self.outage):
                     response = await self.client.batch_write_item(RequestItems=pending)
-                except ClientError as exc:
-                    if exc.response.get("Error", {}).get("Code") in _THROTTLED:
-                        raise Retry("throttled") from exc
-                    raise
+            except StoreUnavailable as exc:
+                if exc.code in _THROTTLED:  # a moment's wait usually does; an outage does not
+                    raise Retry("throttled") from exc
+                raise
             pending = dict(response.get("UnprocessedItems") or {})
             if pending:
                 left = sum(len(v) for v in pending.values())
@@ -167,14 +225,12 @@ class Store:
 
         try:
             await retry(attempt, "BatchWriteItem", backoff=Backoff(base=0.05, cap=2), attempts=10)
-        except Exception as exc:
-            if isinstance(exc, StoreError):
-                raise
-            raise StoreError(str(exc), "UnprocessedItems") from exc
+        except GaveUp as exc:  # still throttled or unprocessed: transient, the caller retries
+            raise StoreUnavailable(str(exc), "UnprocessedItems") from exc
 
     async def _pages(self, what: str, request: dict[str, Any]) -> AsyncGenerator[list[Item]]:
         """The items of a Query, page by page (the caller may stop early)."""
-        async with translate(what):
+        async with translate(what, self.outage):
             while True:
                 response = await self.client.query(**request)
                 yield response["Items"]
@@ -224,7 +280,7 @@ class Store:
 
     async def _newest(self, table: str, market: Market, **extra: Any) -> Item | None:
         """The market's item with the highest `t` in a table: one Query of one item."""
-        async with translate(f"Query newest item of {market.key}"):
+        async with translate(f"Query newest item of {market.key}", self.outage):
             response = await self.client.query(
                 TableName=table,
                 KeyConditionExpression="m = :m",
@@ -241,7 +297,7 @@ class Store:
         return point_from_item(item) if item else None
 
     async def get_point(self, market: Market, t: int) -> Point | None:
-        async with translate("GetItem point"):
+        async with translate("GetItem point", self.outage):
             response = await self.client.get_item(
                 TableName=self.points_table, Key=point_key(market, t), ConsistentRead=True
             )
@@ -251,7 +307,7 @@ class Store:
     # -- alerts -------------------------------------------------------------------------------
     async def put_alert(self, alert: Alert, pending: bool) -> None:
         """Record an alert once; raises AlreadyDone if this point already alerted."""
-        async with translate(f"alert {alert.id}"):
+        async with translate(f"alert {alert.id}", self.outage):
             await self.client.put_item(
                 TableName=self.alerts_table,
                 Item=alert_item(alert, pending),
@@ -260,7 +316,7 @@ class Store:
             )
 
     async def is_pending(self, alert: Alert) -> bool:
-        async with translate("GetItem alert"):
+        async with translate("GetItem alert", self.outage):
             response = await self.client.get_item(
                 TableName=self.alerts_table,
                 Key=point_key(alert.market, alert.t),
@@ -269,7 +325,7 @@ class Store:
         return "outbox" in response.get("Item", {})
 
     async def mark_notified(self, alert: Alert) -> None:
-        async with translate("UpdateItem alert"):
+        async with translate("UpdateItem alert", self.outage):
             await self.client.update_item(
                 TableName=self.alerts_table,
                 Key=point_key(alert.market, alert.t),
@@ -341,7 +397,7 @@ class Store:
         ]
         head = BoardHead(snapshot.owner, slot, snapshot.written_at, snapshot.window_end, len(parts))
         writes.append({"Put": {"TableName": self.meta_table, "Item": head.item()}})
-        async with translate("write board snapshot"):
+        async with translate("write board snapshot", self.outage):
             await self.client.transact_write_items(TransactItems=writes)  # type: ignore[arg-type]
         return len(parts)
 
@@ -382,18 +438,18 @@ class Store:
         for head in heads:
             keys = [_board_key(head.slot, i) for i in range(head.parts)] + [head.key()]
             deletes = [{"Delete": {"TableName": self.meta_table, "Key": k}} for k in keys]
-            async with translate(f"drop the board of {head.owner}"):
+            async with translate(f"drop the board of {head.owner}", self.outage):
                 await self.client.transact_write_items(TransactItems=deletes)  # type: ignore[arg-type]
 
     async def put_heartbeat(self, name: str, fields: dict[str, float | int | str]) -> None:
         item: Item = {"k": {"S": f"heartbeat#{name}"}, "n": {"N": "0"}}
         for key, value in fields.items():
             item[key] = {"S": value} if isinstance(value, str) else {"N": repr(value)}
-        async with translate(f"heartbeat {name}"):
+        async with translate(f"heartbeat {name}", self.outage):
             await self.client.put_item(TableName=self.meta_table, Item=item)
 
     async def get_heartbeat(self, name: str) -> dict[str, float | str] | None:
-        async with translate(f"heartbeat {name}"):
+        async with translate(f"heartbeat {name}", self.outage):
             response = await self.client.get_item(
                 TableName=self.meta_table, Key={"k": {"S": f"heartbeat#{name}"}, "n": {"N": "0"}}
             )

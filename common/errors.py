@@ -1,10 +1,13 @@
 """Errors of the shared layer.
 
 TrackerError
-├── StoreError            DynamoDB failed; keeps the AWS error code and the original cause
-│   └── StoreUnavailable  DynamoDB could not be reached at all (connection refused, timeout)
-├── AlreadyDone           a conditional write found the item there already (idempotent duplicate)
-└── NotFound              a market or item that does not exist
+├── StoreError              DynamoDB failed; keeps the AWS error code and the original cause
+│   ├── StoreUnavailable    transient: unreachable, timed out, throttled, 5xx — retry with
+│   │                       backoff (common.outage logs each outage once, start and end)
+│   └── StoreMisconfigured  will not heal by waiting: no such table or stream, access denied,
+│                           bad credentials or region — the process ends with one clear line
+├── AlreadyDone             a conditional write found the item there already (idempotent duplicate)
+└── NotFound                a market or item that does not exist
 """
 
 from __future__ import annotations
@@ -21,7 +24,11 @@ class StoreError(TrackerError):
 
 
 class StoreUnavailable(StoreError):
-    """DynamoDB is not reachable: callers buffer and retry later."""
+    """DynamoDB did not answer in time, or answered "not now": callers buffer and retry."""
+
+
+class StoreMisconfigured(StoreError):
+    """DynamoDB answered that this can never work as configured: waiting will not help."""
 
 
 class AlreadyDone(TrackerError):

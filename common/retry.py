@@ -15,7 +15,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from common.errors import TrackerError
+from common.errors import StoreUnavailable, TrackerError
+from common.lifecycle import sleep_unless
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -93,3 +94,18 @@ async def retry(
             backoff.reset()
             return result
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+async def until_answered(
+    op: Callable[[], Awaitable[T]], stop: asyncio.Event, backoff: Backoff | None = None
+) -> T | None:
+    """Run `op` until DynamoDB answers it. While it is unavailable (StoreUnavailable) wait with
+    backoff — the store's Outage logs the outage once — and try again; None once `stop` is
+    set. Any other error propagates: a worker waits out outages, not mistakes."""
+    backoff = backoff or Backoff(base=0.5, cap=10)
+    while True:
+        try:
+            return await op()
+        except StoreUnavailable:
+            if await sleep_unless(stop, backoff.next_delay()):
+                return None

@@ -136,10 +136,3 @@ async def init_db(client: DynamoDBClient, settings: Settings) -> list[str]:
     if not changes:
         log.info("init-db: every table is present with TTL and Streams on; nothing to do")
     return changes
-
-
-async def stream_arn(client: DynamoDBClient, settings: Settings) -> str:
-    description = await _describe(client, settings.table(POINTS))
-    if description is None or "LatestStreamArn" not in description:
-        raise RuntimeError(f"{settings.table(POINTS)} has no stream: run `tracker init-db`")
-    return str(description["LatestStreamArn"])

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import re
 import socket
+import sys
+import tempfile
+from pathlib import Path
 from typing import Annotated, Self
 
 from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
@@ -66,10 +69,15 @@ class Settings(BaseSettings):
     notify_urls: Annotated[list[str], NoDecode] = Field(default_factory=list)
     # Origins a browser may call the API from (CORS); empty means CORS stays off.
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Seconds the service waits for one DynamoDB read before it answers from what it holds
+    # (or 503); not retried.
+    read_timeout: float = Field(default=1.0, gt=0, le=30)
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
     # Points kept in memory while DynamoDB is unreachable, in ticks (default: one day).
     buffer_ticks: int = Field(default=1440, ge=60)
+    # Where the fetcher keeps on disk what it fetched but has not written yet (fetcher/spool.py).
+    spool_dir: Path = Field(default_factory=lambda: Path(tempfile.gettempdir()) / "tracker-spool")
     # After a restart, refill from Bitfinex candles a gap of up to this many seconds (0: off).
     backfill_max_gap: int = Field(default=0, ge=0)
     log_level: str = "INFO"
@@ -114,6 +122,12 @@ class Settings(BaseSettings):
     def table(self, name: str) -> str:
         return f"{self.table_prefix}-{name}"
 
+    @property
+    def spool_file(self) -> Path:
+        """This fetcher's spool: one per table prefix and worker."""
+        worker = re.sub(r"[^A-Za-z0-9_.-]", "_", self.worker_id)
+        return self.spool_dir / f"{self.table_prefix}-{worker}.jsonl"
+
 
 class ConfigError(TrackerError):
     """The environment holds a setting that cannot work; the message names each variable."""
@@ -152,3 +166,12 @@ def load_settings() -> Settings:
         return Settings()
     except ValidationError as exc:
         raise ConfigError(describe(exc)) from None
+
+
+def load_or_exit(prog: str) -> Settings:
+    """The settings, or one line naming each bad variable on stderr and exit status 2."""
+    try:
+        return load_settings()
+    except ConfigError as exc:
+        print(f"{prog}: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None

@@ -1,9 +1,10 @@
-"""`python -m fetcher` / `tracker fetch [--once]`: settings → clients → tick loop."""
+"""`python -m fetcher [--once]` / `tracker fetch [--once]`: settings → clients → tick loop."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import sys
 import time
 
@@ -11,14 +12,17 @@ import aiohttp
 
 from common.aws import dynamodb
 from common.db import Store
+from common.errors import StoreMisconfigured
 from common.lifecycle import stop_on_signals
 from common.log import setup_logging
 from common.models import SYMBOL_RE
-from common.settings import Settings
+from common.settings import Settings, load_or_exit
 from common.ticks import tick_floor
 from fetcher.backfill import EXCHANGE, Backfill, markets_of, parse_since
 from fetcher.sources import build_sources, close_sources
 from fetcher.worker import Fetcher
+
+log = logging.getLogger("fetcher")
 
 
 async def run(settings: Settings, once: bool = False) -> int:
@@ -34,14 +38,20 @@ async def run(settings: Settings, once: bool = False) -> int:
                 return 0 if ok else 1
             await fetcher.main(stop)
             return 0
+        except StoreMisconfigured as exc:
+            log.error(
+                "cannot work as configured (tables %s-*), stopping: %s", settings.table_prefix, exc
+            )
+            return 1
         finally:
             await fetcher.close()
             await close_sources(sources)
 
 
-def main(settings: Settings, once: bool = False) -> int:
+def command(args: argparse.Namespace) -> int:
+    settings = load_or_exit("fetcher")
     setup_logging(settings.log_level, "fetcher")
-    return asyncio.run(run(settings, once))
+    return asyncio.run(run(settings, args.once))
 
 
 async def backfill(settings: Settings, args: argparse.Namespace) -> int:
@@ -77,12 +87,13 @@ async def backfill(settings: Settings, args: argparse.Namespace) -> int:
     return 1 if summary.failed else 0
 
 
-def backfill_main(settings: Settings, args: argparse.Namespace) -> int:
+def backfill_command(args: argparse.Namespace) -> int:
+    settings = load_or_exit("backfill")
     setup_logging(settings.log_level, "backfill")
     return asyncio.run(backfill(settings, args))
 
 
 if __name__ == "__main__":  # the same command as `tracker fetch`
-    from common.cli import main as cli
-
-    sys.exit(cli(["fetch", *sys.argv[1:]]))
+    parser = argparse.ArgumentParser(prog="python -m fetcher", description="the fetcher")
+    parser.add_argument("--once", action="store_true", help="fetch the current tick and exit")
+    sys.exit(command(parser.parse_args()))

@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 import aiohttp
 
 from common.db import Store
-from common.errors import StoreError
+from common.errors import StoreError, StoreMisconfigured
+from common.lifecycle import touch_alive
 from common.models import Market, Point
 from common.retry import GaveUp
 from common.settings import Settings
@@ -21,6 +22,7 @@ from fetcher.http import SourceError, get_json
 from fetcher.ingest import Batch, Ingest
 from fetcher.schedule import ticks
 from fetcher.sources import Source
+from fetcher.spool import Spool
 
 log = logging.getLogger(__name__)
 # Seconds a stopping fetcher spends writing its buffer. Whoever stops it must wait longer:
@@ -51,7 +53,9 @@ class Fetcher:
         self.store = store
         self.http = http
         self.sources = sources
-        self.ingest = Ingest(store, max_batches=settings.buffer_ticks * len(sources))
+        self.ingest = Ingest(
+            store, settings.buffer_ticks * len(sources), Spool(settings.spool_file)
+        )
         self.figures = Figures(sources={s.id: SourceFigures() for s in sources})
         self.markets: dict[str, list[Market]] = {}  # each source's markets in its last answer
 
@@ -112,7 +116,9 @@ class Fetcher:
         return True
 
     async def fetch_once(self, t: int) -> bool:
-        """`fetch --once`: one tick, written before returning; True when all of it is stored."""
+        """`fetch --once`: one tick (after what the spool held), written before returning; True
+        when all of it is stored."""
+        self.ingest.resume()
         fetched = await self.run_tick(t)
         return await self.ingest.drain() and fetched
 
@@ -127,8 +133,10 @@ class Fetcher:
             "dropped_points": self.ingest.dropped_points,
             "written_points": self.ingest.written_points,
         }
+        fields |= self.store.outage.figures()
         for name, f in self.figures.sources.items():
             fields |= {
+                f"{name}.newest": self.ingest.newest_by_source.get(name, 0),
                 f"{name}.fetched": f.fetched,
                 f"{name}.written": self.ingest.written_by_source[name],
                 f"{name}.skipped": f.skipped,
@@ -145,12 +153,17 @@ class Fetcher:
             ", ".join(s.id for s in self.sources),
             self.settings.fetch_interval,
         )
+        touch_alive("fetcher", self.settings.worker_id)
+        self.ingest.resume()
         writer = asyncio.create_task(self.ingest.run(stop))
         heartbeat: asyncio.Task[None] | None = None
         previous = await self.previous_newest()
         catch_up: asyncio.Task[None] | None = None
         try:
             async for tick in ticks(self.settings.fetch_interval, stop):
+                touch_alive("fetcher", self.settings.worker_id)
+                if writer.done():
+                    writer.result()  # the writer ended: StoreMisconfigured ends the fetcher
                 self.figures.missed += tick.missed
                 await self.run_tick(tick.t)
                 if catch_up is None and previous is not None:
@@ -203,17 +216,19 @@ class Fetcher:
         """Flush what is buffered, oldest first, while DynamoDB takes it and within `grace`
         seconds; say what could not be written."""
         if not self.ingest.buffer:
+            log.info("stopped: buffer empty, every fetched point is written")
             return
         log.info("flushing %d buffered point(s) before exit", self.ingest.depth)
-        with contextlib.suppress(TimeoutError):
+        with contextlib.suppress(TimeoutError, StoreMisconfigured):
             await asyncio.wait_for(self.ingest.drain(), grace)
         if self.ingest.buffer:
             log.error(
-                "exiting with %d point(s) of %d tick(s) not written (DynamoDB unreachable or "
-                "too slow for %.0f s); `tracker backfill` can refill Bitfinex's share",
+                "exiting with %d point(s) of %d tick(s) not written (DynamoDB did not take them "
+                "within %.0f s): kept in %s, written first at the next start",
                 self.ingest.depth,
                 len({b.t for b in self.ingest.buffer}),
                 grace,
+                self.settings.spool_file,
             )
         else:
-            log.info("buffer flushed")
+            log.info("stopped: buffer flushed, every fetched point is written")

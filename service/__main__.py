@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import sys
@@ -11,7 +12,7 @@ import uvicorn
 
 from common.lifecycle import stop_on_signals
 from common.log import setup_logging
-from common.settings import Settings
+from common.settings import Settings, load_or_exit
 from service.app import create_app
 
 
@@ -42,13 +43,12 @@ async def serve(settings: Settings) -> None:
     await task
 
 
-def main(settings: Settings) -> int:
+def command(_: argparse.Namespace) -> int:
+    settings = load_or_exit("service")
     setup_logging(settings.log_level, "service")
     asyncio.run(serve(settings))
     return 0
 
 
 if __name__ == "__main__":  # the same command as `tracker serve`
-    from common.cli import main as cli
-
-    sys.exit(cli(["serve", *sys.argv[1:]]))
+    sys.exit(command(argparse.ArgumentParser(prog="python -m service").parse_args()))

@@ -30,7 +30,7 @@ Answers change once per tick and carry `ETag` and `Cache-Control`.
 def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with dynamodb(settings) as client:
+        async with dynamodb(settings, timeout=settings.read_timeout) as client:
             store = Store(client, settings)
             app.state.tracker = State(
                 settings, store, SnapshotCache(store, settings.fetch_interval), ResponseCache()
@@ -38,7 +38,12 @@ def create_app(settings: Settings) -> FastAPI:
             yield
 
     app = FastAPI(
-        title="Crypto market tracker", version="0.1.0", description=DESCRIPTION, lifespan=lifespan
+        title="Crypto market tracker",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url=None,  # served by routes/dashboard.py from vendored files, not a CDN
+        redoc_url=None,
     )
     app.state.metrics = Metrics()
     app.add_middleware(CachedAnswers)

@@ -23,6 +23,7 @@ from pydantic import BaseModel
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from common.db import Store
+from common.errors import StoreError, TrackerError
 from common.snapshot import Snapshot
 from common.ticks import next_tick
 
@@ -32,6 +33,10 @@ SETTLE = 3.0
 
 
 class SnapshotCache:
+    """The merged board, re-read when a head changes. While DynamoDB cannot be read the board
+    held is kept and served, its age stated (`Age`, `as_of`); `error` says why it is not
+    refreshed. Only with no board at all does a read failure reach the caller."""
+
     def __init__(self, store: Store, interval: int) -> None:
         self.store = store
         self.interval = interval
@@ -39,20 +44,38 @@ class SnapshotCache:
         self.snapshot: Snapshot | None = None
         self.heads: tuple[tuple[int, float], ...] | None = None  # (slot, written_at) read last
         self.checked = -math.inf  # monotonic time of the last look at the heads
+        self.error: StoreError | None = None  # why the last look failed, if it did
         self._lock = asyncio.Lock()
+
+    def _held(self) -> Snapshot | None:
+        if self.snapshot is None and self.error is not None:
+            raise self.error
+        return self.snapshot
 
     async def get(self) -> Snapshot | None:
         if time.monotonic() < self.checked + self.poll:
-            return self.snapshot
+            return self._held()
         async with self._lock:
             if time.monotonic() < self.checked + self.poll:
-                return self.snapshot
-            heads = tuple(sorted((h.slot, h.written_at) for h in await self.store.board_heads()))
-            if heads != self.heads:
-                self.snapshot = await self.store.get_snapshot()
-                self.heads = heads
-            self.checked = time.monotonic()
-            return self.snapshot
+                return self._held()
+            try:
+                heads = tuple(
+                    sorted((h.slot, h.written_at) for h in await self.store.board_heads())
+                )
+                if heads != self.heads:
+                    self.snapshot = await self.store.get_snapshot()
+                    self.heads = heads
+                self.error = None
+            except StoreError as exc:
+                self.error = exc  # keep serving the board held, if any
+            self.checked = time.monotonic()  # a dead store is asked again only after `poll`
+            return self._held()
+
+    def age(self) -> int | None:
+        """Seconds since the board held was published."""
+        if self.snapshot is None:
+            return None
+        return max(0, int(time.time() - self.snapshot.written_at))
 
     def max_age(self) -> int:
         """Seconds a client may keep an answer: until the next tick, or one while the board
@@ -61,6 +84,14 @@ class SnapshotCache:
         if self.snapshot is not None and now - self.snapshot.written_at < SETTLE:
             return 1
         return max(0, math.ceil(next_tick(now, self.interval) - now))
+
+    def headers(self) -> dict[str, str]:
+        """`Cache-Control` for every answer built from the board, and its `Age`."""
+        headers = {"Cache-Control": f"max-age={self.max_age()}"}
+        age = self.age()
+        if age is not None:
+            headers["Age"] = str(age)
+        return headers
 
 
 def version(snapshot: Snapshot | None) -> str:
@@ -86,8 +117,8 @@ class ResponseCache:
         return f"{scope['path']}?{scope['query_string'].decode('latin-1')}"
 
     @staticmethod
-    def answer(entry: Entry, max_age: int, if_none_match: str | None) -> Response:
-        headers = {"ETag": entry.etag, "Cache-Control": f"max-age={max_age}"}
+    def answer(entry: Entry, headers: dict[str, str], if_none_match: str | None) -> Response:
+        headers = {"ETag": entry.etag, **headers}
         if if_none_match == entry.etag:
             return Response(status_code=304, headers=headers)
         return Response(entry.body, media_type="application/json", headers=headers)
@@ -95,35 +126,48 @@ class ResponseCache:
     async def respond(
         self,
         request: Request,
-        version: str,
-        max_age: int,
+        snapshots: SnapshotCache,
+        snapshot: Snapshot | None,
         build: Callable[[], Awaitable[BaseModel | bytes]],
     ) -> Response:
-        """The cached answer for this URL and data version, built once if missing: a model,
-        or JSON already rendered where building models would cost more than the answer."""
+        """The cached answer for this URL and board, built once if missing: a model, or JSON
+        already rendered where building models would cost more than the answer."""
         key = self.key(request.scope)
         entry = self.entries.get(key)
-        if entry is None or entry.version != version:
-            built = await build()
+        if entry is None or entry.version != version(snapshot):
+            try:
+                built = await build()
+            except StoreError:
+                if entry is None:
+                    raise  # nothing held for this question: 503
+                # DynamoDB away: the last answer to this very question, its age stated.
+                return self.answer(entry, snapshots.headers(), None)
             body = built if isinstance(built, bytes) else built.model_dump_json().encode()
             etag = '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
-            entry = Entry(version, body, etag, request.scope.get("route"))
+            entry = Entry(version(snapshot), body, etag, request.scope.get("route"))
             self.entries[key] = entry
             while len(self.entries) > self.size:
                 self.entries.popitem(last=False)
         self.entries.move_to_end(key)
-        return self.answer(entry, max_age, request.headers.get("if-none-match"))
+        return self.answer(entry, snapshots.headers(), request.headers.get("if-none-match"))
 
     async def lookup(self, scope: Scope, snapshots: SnapshotCache) -> Response | None:
-        """A still-valid cached answer for this request, without routing or validation."""
+        """A still-valid cached answer for this request, without routing or validation; None
+        sends the request on to the app (which also answers when the board cannot be read)."""
         entry = self.entries.get(self.key(scope))
-        if entry is None or entry.version != version(await snapshots.get()):
+        if entry is None:
+            return None
+        try:
+            current = await snapshots.get()
+        except TrackerError:
+            return None
+        if entry.version != version(current):
             return None
         scope["route"] = entry.route
         if_none_match = next(
             (v.decode("latin-1") for k, v in scope["headers"] if k == b"if-none-match"), None
         )
-        return self.answer(entry, snapshots.max_age(), if_none_match)
+        return self.answer(entry, snapshots.headers(), if_none_match)
 
 
 class CachedAnswers:

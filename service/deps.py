@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, Path, Query, Request
 
@@ -13,8 +13,11 @@ from common.models import EXCHANGE_RE, SYMBOL_RE, Market
 from common.settings import Settings
 from common.snapshot import Snapshot
 from service.cache import ResponseCache, SnapshotCache
-from service.errors import Invalid
+from service.errors import Invalid, NotReady
 from service.ranking import Rankings
+
+if TYPE_CHECKING:
+    from service.freshness import Reading
 
 
 @dataclass
@@ -24,6 +27,7 @@ class State:
     snapshots: SnapshotCache
     responses: ResponseCache
     rankings: Rankings = field(default_factory=Rankings)
+    freshness: tuple[float, Reading] | None = None  # (monotonic time, reading): service.freshness
 
 
 async def get_state(request: Request) -> State:
@@ -39,6 +43,21 @@ async def get_snapshot(state: StateDep) -> Snapshot | None:
 
 
 SnapshotDep = Annotated[Snapshot | None, Depends(get_snapshot)]
+
+
+async def ready_snapshot(state: StateDep, snapshot: SnapshotDep) -> Snapshot:
+    """The board, or 503 + Retry-After while there is none yet (never an empty answer)."""
+    if snapshot is None or not snapshot.rows:
+        raise NotReady(
+            "rank figures not ready yet: no alerter has published a board with data (is "
+            "`tracker alert` running, and the fetcher writing points? the first board follows "
+            "the first tick it reads)",
+            retry_after=state.settings.fetch_interval,
+        )
+    return snapshot
+
+
+ReadySnapshotDep = Annotated[Snapshot, Depends(ready_snapshot)]
 
 
 # Documented in the schema (case-insensitive: input is lower-cased before the strict check).

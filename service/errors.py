@@ -1,8 +1,9 @@
-"""Errors the API turns into FastAPI's `{"detail": ...}` answers.
+"""Errors the API turns into FastAPI's `{"detail": ...}` answers; never a 500 for a known fault.
 
-Invalid   → 422, naming the parameter (same shape as FastAPI's own validation errors)
-NotFound  → 404 (common.errors), naming the market
-StoreUnavailable → 503 (common.errors)
+Invalid    → 422, naming the parameter (same shape as FastAPI's own validation errors)
+NotFound   → 404 (common.errors), naming the market
+NotReady   → 503 + Retry-After: no rank figures yet (no alerter has published a board)
+StoreError → 503 + Retry-After (common.errors): DynamoDB cannot answer and nothing held can
 """
 
 from __future__ import annotations
@@ -10,7 +11,9 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from common.errors import NotFound, StoreUnavailable, TrackerError
+from common.errors import NotFound, StoreError, TrackerError
+
+STORE_RETRY_AFTER = 5  # seconds: outages are retried by the workers on about this scale
 
 
 class Invalid(TrackerError):
@@ -19,6 +22,14 @@ class Invalid(TrackerError):
         self.parameter = parameter
         self.where = where
         self.message = message
+
+
+class NotReady(TrackerError):
+    """Our own state, not the client's: the figures asked for do not exist yet."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 def install(app: FastAPI) -> None:
@@ -30,9 +41,17 @@ def install(app: FastAPI) -> None:
     async def not_found(_: Request, exc: Exception) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=404)
 
+    async def not_ready(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, NotReady)
+        headers = {"Retry-After": str(exc.retry_after)}
+        return JSONResponse({"detail": str(exc)}, status_code=503, headers=headers)
+
     async def unavailable(_: Request, exc: Exception) -> JSONResponse:
-        return JSONResponse({"detail": f"storage unavailable: {exc}"}, status_code=503)
+        headers = {"Retry-After": str(STORE_RETRY_AFTER)}
+        body = {"detail": f"storage unavailable, and nothing held to answer from: {exc}"}
+        return JSONResponse(body, status_code=503, headers=headers)
 
     app.add_exception_handler(Invalid, invalid)
     app.add_exception_handler(NotFound, not_found)
-    app.add_exception_handler(StoreUnavailable, unavailable)
+    app.add_exception_handler(NotReady, not_ready)
+    app.add_exception_handler(StoreError, unavailable)

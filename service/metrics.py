@@ -9,9 +9,7 @@ from prometheus_client import CollectorRegistry, Gauge, Histogram, generate_late
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from common.db import Store
-from common.errors import StoreError
-from service.cache import SnapshotCache
+from service.freshness import Reading
 
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
@@ -26,12 +24,42 @@ class Metrics:
             buckets=BUCKETS,
             registry=self.registry,
         )
-        self.freshness = Gauge(
+        self.data_age = Gauge(
             "tracker_data_age_seconds",
-            "Seconds since the newest stored tick",
+            "Seconds since the newest tick written for each fetcher source",
+            ["source"],
+            registry=self.registry,
+        )
+        self.board_age = Gauge(
+            "tracker_board_age_seconds",
+            "Seconds since an alerter last published the figures (the board) this replica holds",
+            registry=self.registry,
+        )
+        self.tick_age = Gauge(
+            "tracker_board_tick_age_seconds",
+            "Seconds since the newest tick in the figures this replica holds",
             registry=self.registry,
         )
         self.markets = Gauge("tracker_markets", "Markets on the board", registry=self.registry)
+        self.beat_age = Gauge(
+            "tracker_worker_heartbeat_age_seconds",
+            "Seconds since each worker's last heartbeat",
+            ["worker"],
+            registry=self.registry,
+        )
+        self.fetch_failures = Gauge(
+            "tracker_fetch_failures",
+            "Ticks each source could not fetch since the fetcher started",
+            ["source"],
+            registry=self.registry,
+        )
+        self.store = Gauge(
+            "tracker_service_store",
+            "This service's DynamoDB figures: store_up (1/0), store_outages, store_failures, "
+            "store_outage_seconds",
+            ["figure"],
+            registry=self.registry,
+        )
         self.worker = Gauge(
             "tracker_worker",
             "Heartbeat figures of the fetcher and the alerter",
@@ -43,19 +71,25 @@ class Metrics:
         route = getattr(scope.get("route"), "path", "unmatched")
         self.latency.labels(route, scope.get("method", ""), str(status)).observe(seconds)
 
-    async def render(self, store: Store, snapshots: SnapshotCache) -> Response:
-        snapshot = await snapshots.get()
-        if snapshot is not None:
-            self.freshness.set(time.time() - snapshot.window_end)
-            self.markets.set(len(snapshot.rows))
-        for name in ("fetcher", "alerter"):
-            try:
-                beat = await store.get_heartbeat(name)
-            except StoreError:
-                beat = None
-            for figure, value in (beat or {}).items():
-                if isinstance(value, float):
-                    self.worker.labels(name, figure).set(value)
+    def render(self, now: Reading, store: dict[str, float]) -> Response:
+        for figure, value in store.items():
+            self.store.labels(figure).set(value)
+        if now.snapshot is not None:
+            self.board_age.set(now.at - now.snapshot.written_at)
+            self.tick_age.set(now.at - now.snapshot.window_end)
+            self.markets.set(len(now.snapshot.rows))
+        for source, newest in now.sources().items():
+            if newest is not None:
+                self.data_age.labels(source).set(now.at - newest)
+        for name, beat in (("fetcher", now.fetcher), ("alerter", now.alerter)):
+            if beat is None:
+                continue
+            self.beat_age.labels(name).set(now.at - float(beat.get("at", 0)))
+            for figure, field in beat.items():
+                if isinstance(field, float):
+                    self.worker.labels(name, figure).set(field)
+                    if name == "fetcher" and figure.endswith(".failures"):
+                        self.fetch_failures.labels(figure.removesuffix(".failures")).set(field)
         return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)
 
 

@@ -8,6 +8,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from common.models import Metric
 
+AS_OF = (
+    "When the alerter published these figures (ISO-8601 UTC); the Age header says how many "
+    "seconds ago. During a DynamoDB outage the last figures are served, older each minute."
+)
+
 
 def _example(**values: Any) -> ConfigDict:
     return ConfigDict(json_schema_extra={"examples": [values]})
@@ -30,6 +35,7 @@ class Latest(BaseModel):
 
 class SymbolList(BaseModel):
     symbols: list[Latest] = Field(description="The latest point of each market")
+    as_of: str = Field(description=AS_OF)
 
 
 class HistoryPoint(BaseModel):
@@ -66,6 +72,7 @@ class SymbolRank(BaseModel):
         count=1440,
         window_start="2026-11-22T08:00:00Z",
         window_end="2026-11-23T08:00:00Z",
+        as_of="2026-11-23T08:00:02Z",
     )
     exchange: str
     symbol: str
@@ -77,6 +84,7 @@ class SymbolRank(BaseModel):
     count: int = Field(description="Points in the window")
     window_start: str = Field(description="Exclusive: window_end - TRACKER_RANK_WINDOW")
     window_end: str = Field(description="Inclusive: the newest stored tick")
+    as_of: str = Field(description=AS_OF)
 
 
 class RankEntry(BaseModel):
@@ -104,12 +112,14 @@ class Ranking(BaseModel):
                 "count": 1440,
             }
         ],
+        as_of="2026-11-23T08:00:02Z",
     )
     metric: Metric
     total: int = Field(description="Ranked markets (before limit/offset)")
     window_start: str
     window_end: str
     ranking: list[RankEntry]
+    as_of: str = Field(description=AS_OF)
 
 
 class AlertOut(BaseModel):
@@ -138,5 +148,27 @@ class AlertList(BaseModel):
 
 
 class Health(BaseModel):
-    status: str
+    status: str = Field(
+        description="ok; degraded (serving, but something is stale or away); "
+        "unavailable (503: nothing to serve from)"
+    )
     checks: dict[str, str] = Field(default_factory=dict)
+
+
+class Component(BaseModel):
+    ok: bool
+    detail: str = Field(description="What is wrong and what to check, or how fresh it is")
+    age_seconds: float | None = Field(
+        default=None, description="Seconds since its last sign (publish, tick, heartbeat)"
+    )
+
+
+class Status(BaseModel):
+    """Each component's freshness, for operators and the dashboard's banner."""
+
+    time: str
+    dynamodb: Component
+    board: Component
+    fetcher: dict[str, Component] = Field(description="One entry per source")
+    alerter: Component
+    problems: list[str] = Field(description="Every component that is not ok, in words")

@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 
-from common import dynamodb_local
 from common.aws import dynamodb
 from common.db import Store
 from common.schema import init_db
 from common.settings import Settings
+from tracker import dynamodb_local
 
 DATA = Path(__file__).parent / "data"
 

@@ -8,7 +8,6 @@ from fastapi import APIRouter, Query, Request, Response
 
 from common.models import SYMBOL_RE, Alert
 from common.ticks import iso
-from service.cache import version
 from service.deps import ExchangeDep, SnapshotDep, StateDep
 from service.errors import Invalid
 from service.routes.symbols import time_param
@@ -40,9 +39,7 @@ async def list_alerts(
         found = await state.store.list_alerts(exchange, symbol, start, limit)
         return AlertList(alerts=[out(a) for a in found])
 
-    return await state.responses.respond(
-        request, version(snapshot), state.snapshots.max_age(), build
-    )
+    return await state.responses.respond(request, state.snapshots, snapshot, build)
 
 
 def out(a: Alert) -> AlertOut:

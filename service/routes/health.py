@@ -1,16 +1,19 @@
-"""Liveness, readiness (each dependency checked and named) and metrics."""
+"""Liveness, readiness, each component's freshness, and metrics.
+
+/readyz fails (503) only when this replica cannot serve at all: no board held and DynamoDB
+unreachable. How old the data is goes into its body, /status and /metrics instead.
+"""
 
 from __future__ import annotations
-
-import time
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
-from common.errors import StoreError
 from service.deps import StateDep
+from service.errors import STORE_RETRY_AFTER
+from service.freshness import reading
 from service.metrics import Metrics
-from service.schemas import Health
+from service.schemas import Health, Status
 
 router = APIRouter(tags=["health"])
 
@@ -23,36 +26,31 @@ async def healthz() -> Health:
 
 @router.get("/readyz", response_model=Health, responses={503: {"model": Health}})
 async def readyz(state: StateDep) -> Response:
-    """Readiness: DynamoDB answers and the newest tick is at most two intervals old."""
-    checks: dict[str, str] = {}
-    try:
-        await state.store.ping()
-        checks["dynamodb"] = "ok"
-        snapshot = await state.snapshots.get()
-    except StoreError as exc:
-        checks["dynamodb"] = f"unreachable: {exc}"
-        snapshot = None
-    if checks["dynamodb"] == "ok":
-        interval = state.settings.fetch_interval
-        if snapshot is None or snapshot.window_end == 0:
-            checks["data"] = (
-                "no data yet: is the fetcher running and can it reach the "
-                "exchanges? is the alerter (stream consumer) running?"
-            )
-        else:
-            age = time.time() - snapshot.window_end
-            checks["data"] = (
-                f"ok ({age:.0f} s old)"
-                if age <= 2 * interval
-                else f"stale: newest tick is {age:.0f} s old (limit {2 * interval} s)"
-            )
-    ok = all(v.startswith("ok") for v in checks.values())
-    body = Health(status="ok" if ok else "unavailable", checks=checks)
-    return JSONResponse(body.model_dump(), status_code=200 if ok else 503)
+    """Readiness: this replica can serve (it holds a board or DynamoDB answers); staleness is
+    reported in the body (status `degraded`), never by failing."""
+    now = await reading(state)
+    dynamodb, board = now.dynamodb(), now.board()
+    checks = {
+        "dynamodb": "ok" if dynamodb.ok else dynamodb.detail,
+        "data": f"ok ({board.detail})" if board.ok else board.detail,
+    }
+    if not now.ready:
+        body = Health(status="unavailable", checks=checks)
+        headers = {"Retry-After": str(STORE_RETRY_AFTER)}
+        return JSONResponse(body.model_dump(), status_code=503, headers=headers)
+    status = "ok" if dynamodb.ok and board.ok else "degraded"
+    return JSONResponse(Health(status=status, checks=checks).model_dump())
+
+
+@router.get("/status", response_model=Status)
+async def status(state: StateDep) -> Status:
+    """Each component's freshness — DynamoDB, the figures, every fetcher source, the alerter —
+    and the problems in words (the dashboard shows them as a banner)."""
+    return (await reading(state)).status()
 
 
 @router.get("/metrics", response_class=Response, include_in_schema=False)
 async def metrics(request: Request, state: StateDep) -> Response:
     """Prometheus text format."""
     registry: Metrics = request.app.state.metrics
-    return await registry.render(state.store, state.snapshots)
+    return registry.render(await reading(state), state.store.outage.figures())

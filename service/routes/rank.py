@@ -10,14 +10,14 @@ from common.errors import NotFound
 from common.models import Metric
 from common.snapshot import Snapshot
 from common.ticks import iso
-from service.cache import version
-from service.deps import ExchangeDep, MarketDep, SnapshotDep, StateDep
+from service.deps import ExchangeDep, MarketDep, ReadySnapshotDep, StateDep
 from service.errors import Invalid
 from service.ranking import Ranked, rank_rows
 from service.routes.symbols import check_exchange
 from service.schemas import RankEntry, Ranking, SymbolRank
 
 router = APIRouter(tags=["rank"])
+NOT_READY = "No rank figures yet (no alerter has published a board); Retry-After says when"
 MAX_LIMIT = 1000
 MetricQuery = Annotated[Metric, Query(description="price or volume")]
 NormalizeQuery = Annotated[
@@ -25,21 +25,20 @@ NormalizeQuery = Annotated[
 ]
 
 
-def window(snapshot: Snapshot | None, rank_window: int) -> tuple[str, str]:
-    end = snapshot.window_end if snapshot else 0
-    return iso(end - rank_window), iso(end)
+def window(snapshot: Snapshot, rank_window: int) -> tuple[str, str]:
+    return iso(snapshot.window_end - rank_window), iso(snapshot.window_end)
 
 
 @router.get(
     "/symbols/{symbol}/rank",
     response_model=SymbolRank,
-    responses={404: {"description": "Unknown market"}},
+    responses={404: {"description": "Unknown market"}, 503: {"description": NOT_READY}},
 )
 async def symbol_rank(
     request: Request,
     market: MarketDep,
     state: StateDep,
-    snapshot: SnapshotDep,
+    snapshot: ReadySnapshotDep,
     metric: MetricQuery = "price",
     normalize: NormalizeQuery = False,
 ) -> Response:
@@ -47,7 +46,7 @@ async def symbol_rank(
 
     async def build() -> SymbolRank:
         mine, total = state.rankings.find(snapshot, market, metric, normalize)
-        row = snapshot.by_market().get(market) if snapshot else None
+        row = snapshot.by_market().get(market)
         summary = mine.summary if mine else (row.stats[metric] if row else None)
         start, end = window(snapshot, state.settings.rank_window)
         return SymbolRank(
@@ -61,11 +60,10 @@ async def symbol_rank(
             count=summary.count if summary else 0,
             window_start=start,
             window_end=end,
+            as_of=iso(snapshot.written_at),
         )
 
-    return await state.responses.respond(
-        request, version(snapshot), state.snapshots.max_age(), build
-    )
+    return await state.responses.respond(request, state.snapshots, snapshot, build)
 
 
 def entry(r: Ranked) -> RankEntry:
@@ -80,11 +78,15 @@ def entry(r: Ranked) -> RankEntry:
     )
 
 
-@router.get("/rank", response_model=Ranking, responses={404: {"description": "Unknown symbol"}})
+@router.get(
+    "/rank",
+    response_model=Ranking,
+    responses={404: {"description": "Unknown symbol"}, 503: {"description": NOT_READY}},
+)
 async def rank_all(
     request: Request,
     state: StateDep,
-    snapshot: SnapshotDep,
+    snapshot: ReadySnapshotDep,
     exchange: ExchangeDep,
     metric: MetricQuery = "price",
     symbols: Annotated[
@@ -107,7 +109,7 @@ async def rank_all(
     async def build() -> Ranking:
         rows = [
             r
-            for r in (snapshot.rows if snapshot else ())
+            for r in snapshot.rows
             if exchange in (None, r.market.exchange)
             and (wanted is None or r.market.symbol in wanted)
         ]
@@ -128,8 +130,7 @@ async def rank_all(
             window_start=start,
             window_end=end,
             ranking=[entry(r) for r in ranked[offset : offset + limit]],
+            as_of=iso(snapshot.written_at),
         )
 
-    return await state.responses.respond(
-        request, version(snapshot), state.snapshots.max_age(), build
-    )
+    return await state.responses.respond(request, state.snapshots, snapshot, build)

@@ -12,8 +12,7 @@ from common.models import Market, Metric
 from common.snapshot import Snapshot
 from common.ticks import iso, parse_time
 from common.window import BoardRow
-from service.cache import version
-from service.deps import ExchangeDep, MarketDep, SnapshotDep, StateDep
+from service.deps import ExchangeDep, MarketDep, ReadySnapshotDep, SnapshotDep, StateDep
 from service.errors import Invalid
 from service.schemas import History, Latest, SymbolList
 
@@ -30,31 +29,36 @@ def latest(row: BoardRow) -> Latest:
     )
 
 
-@router.get("/symbols", response_model=SymbolList)
+@router.get(
+    "/symbols",
+    response_model=SymbolList,
+    responses={503: {"description": "No board yet (no alerter has published one)"}},
+)
 async def list_symbols(
-    request: Request, state: StateDep, snapshot: SnapshotDep, exchange: ExchangeDep
+    request: Request, state: StateDep, snapshot: ReadySnapshotDep, exchange: ExchangeDep
 ) -> Response:
     """The latest price and volume of every market (optionally of one exchange)."""
     check_exchange(snapshot, exchange)
 
     async def build() -> SymbolList:
-        rows = snapshot.rows if snapshot else ()
         return SymbolList(
-            symbols=[latest(r) for r in rows if exchange in (None, r.market.exchange)]
+            symbols=[latest(r) for r in snapshot.rows if exchange in (None, r.market.exchange)],
+            as_of=iso(snapshot.written_at),
         )
 
-    return await state.responses.respond(
-        request, version(snapshot), state.snapshots.max_age(), build
-    )
+    return await state.responses.respond(request, state.snapshots, snapshot, build)
 
 
 @router.get(
     "/symbols/{symbol}", response_model=Latest, responses={404: {"description": "Unknown market"}}
 )
-async def get_symbol(market: MarketDep, state: StateDep, snapshot: SnapshotDep) -> Latest:
-    """The latest price and volume of one market."""
+async def get_symbol(
+    market: MarketDep, state: StateDep, snapshot: SnapshotDep, response: Response
+) -> Latest:
+    """The latest price and volume of one market (from the table when no board has it)."""
     row = snapshot.by_market().get(market) if snapshot else None
     if row is not None:
+        response.headers.update(state.snapshots.headers())
         return latest(row)
     point = await state.store.latest_point(market)
     assert point is not None  # the market dependency found one
@@ -123,17 +127,14 @@ async def history(
         }
         return json.dumps(answer, separators=(",", ":")).encode()
 
-    return await state.responses.respond(
-        request, version(snapshot), state.snapshots.max_age(), build
-    )
+    return await state.responses.respond(request, state.snapshots, snapshot, build)
 
 
-def check_exchange(snapshot: Snapshot | None, exchange: str | None) -> None:
-    known = snapshot.exchanges if snapshot else frozenset()
+def check_exchange(snapshot: Snapshot, exchange: str | None) -> None:
+    known = snapshot.exchanges
     if exchange is not None and exchange not in known:
         raise Invalid(
-            "exchange",
-            f"unknown exchange {exchange!r}; known: {', '.join(sorted(known)) or 'none yet'}",
+            "exchange", f"unknown exchange {exchange!r}; known: {', '.join(sorted(known))}"
         )
 
 

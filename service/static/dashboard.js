@@ -185,10 +185,30 @@ async function loadAlerts() {
   }));
 }
 
+// -- the banner: /status's problems, if any (DynamoDB away, stale data, a worker down) ------
+async function loadStatus() {
+  const banner = $("#problems");
+  try {
+    const { body } = await api("/status");
+    banner.querySelector("ul").replaceChildren(...body.problems.map((text) => {
+      const li = document.createElement("li");
+      li.textContent = text;
+      return li;
+    }));
+    banner.hidden = body.problems.length === 0;
+  } catch (error) {
+    banner.querySelector("ul").replaceChildren(Object.assign(document.createElement("li"), {
+      textContent: `the service's status is unavailable: ${error.message}`,
+    }));
+    banner.hidden = false;
+  }
+}
+
 // -- refresh -------------------------------------------------------------------------------
 async function refresh() {
   clearTimeout(state.timer);
   let wait = 30;
+  loadStatus();
   try {
     const { body, maxAge } = await api("/symbols");
     state.markets = body.symbols;

@@ -16,10 +16,10 @@ from typing import Any
 
 import pytest
 
-from common import dynamodb_local
 from common.settings import Settings
+from tracker import dynamodb_local
 
-TRACKER = [sys.executable, "-m", "common.cli"]
+TRACKER = [sys.executable, "-m", "tracker"]
 
 
 class Processes:

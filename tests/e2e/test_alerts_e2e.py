@@ -10,11 +10,12 @@ import time
 import urllib.request
 from typing import Any
 
-from common import aws, dynamodb_local
+from common import aws
 from common.db import Store
 from common.models import Market
 from tests.conftest import make_settings, wait_for, webhook_receiver
 from tests.e2e.conftest import TRACKER, Processes
+from tracker import dynamodb_local
 
 BTC = Market("bitfinex", "btcusd")
 ETH = Market("bitfinex", "ethusd")

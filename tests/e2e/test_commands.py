@@ -8,6 +8,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -15,19 +16,26 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from common import aws, dynamodb_local
+import pytest
+
+from common import aws
 from common.db import Store
 from common.models import Market
 from demo.exchange import running
 from tests.conftest import make_settings
 from tests.e2e.conftest import TRACKER, Processes
 from tests.e2e.test_alerts_e2e import control
+from tracker import dynamodb_local
 
 
+@pytest.mark.parametrize(
+    "command", [[*TRACKER, "fetch", "--once"], [sys.executable, "-m", "fetcher", "--once"]]
+)
 async def test_fetch_once_command_writes_the_current_tick(
-    dynamodb_url: str, processes: Processes
+    dynamodb_url: str, processes: Processes, command: list[str]
 ) -> None:
-    """`tracker fetch --once` exits 0 after writing every served market at the current tick."""
+    """`tracker fetch --once` (and the fetcher standing alone, `python -m fetcher --once`)
+    exits 0 after writing every served market at the current tick."""
     settings = make_settings(dynamodb_url)
     async with running(pairs=50) as (_, url):
         env = {
@@ -36,7 +44,7 @@ async def test_fetch_once_command_writes_the_current_tick(
             "TRACKER_BITFINEX_URL": url,
         }
         assert processes.start("init", [*TRACKER, "init-db"], env).wait(60) == 0
-        fetch = processes.start("fetch", [*TRACKER, "fetch", "--once"], env)
+        fetch = processes.start("fetch", command, env)
         while fetch.poll() is None:  # the demo answers from this test's event loop
             import asyncio
 
@@ -56,8 +64,9 @@ def _get(url: str) -> tuple[int, Any]:
 
 
 def test_tracker_up_offline_explains_and_stops_cleanly(tmp_path: Path) -> None:
-    """With the exchange unreachable, `tracker up` starts everything; /readyz says why there
-    is no data; the fetcher says what it does next; SIGINT stops all children, exit 0."""
+    """With the exchange unreachable, `tracker up` starts everything; /readyz stays ready and
+    says why there are no figures; the fetcher says what it does next; SIGINT stops all
+    children, exit 0."""
     api, ddb = dynamodb_local.free_port(), dynamodb_local.free_port()
     env = os.environ | {
         "TRACKER_PORT": str(api),
@@ -82,12 +91,14 @@ def test_tracker_up_offline_explains_and_stops_cleanly(tmp_path: Path) -> None:
         while time.monotonic() < deadline:
             try:
                 status, body = _get(f"http://127.0.0.1:{api}/readyz")
-                if status == 503 and "no data yet" in body["checks"].get("data", ""):
+                if status == 200 and "no figures yet" in body["checks"].get("data", ""):
                     break
             except (OSError, ValueError):
                 pass
             time.sleep(0.5)
-        assert status == 503 and body["checks"]["dynamodb"] == "ok", log.read_text()[-3000:]
+        # Ready (DynamoDB answers), degraded, and saying why there are no figures.
+        assert status == 200 and body["status"] == "degraded", log.read_text()[-3000:]
+        assert body["checks"]["dynamodb"] == "ok"
         # The supervisor says so once its own /healthz probe answers (it polls every 0.5 s).
         expected = ("not fetched", "next try at tick", "ready: API http://127.0.0.1")
         deadline = time.monotonic() + 30

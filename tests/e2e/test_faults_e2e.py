@@ -12,7 +12,7 @@ import signal
 import time
 from pathlib import Path
 
-from common import aws, dynamodb_local
+from common import aws
 from common.db import Store
 from common.models import Market
 from common.settings import Settings
@@ -21,6 +21,7 @@ from demo.exchange import FAULTS as DEMO_FAULTS
 from tests.conftest import wait_for
 from tests.e2e.conftest import TRACKER, Processes
 from tests.e2e.test_alerts_e2e import control, last_price
+from tracker import dynamodb_local
 
 INTERVAL = 2
 # Every fault the demo injects per request (the pair changes are exercised separately).
@@ -169,7 +170,7 @@ async def test_fault_matrix_loses_no_point_and_duplicates_no_alert(
         "timed out",
         "not JSON",
         "skipped",
-        "store unavailable",
+        "DynamoDB unavailable",
     ):
         assert evidence in log, evidence
     assert f"tick {missed_tick} could not start in time" in processes.log("fetcher-2")

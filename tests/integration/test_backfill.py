@@ -115,7 +115,7 @@ async def test_backfill_command_validates_and_runs(dynamodb_url: str) -> None:
             process = await asyncio.create_subprocess_exec(
                 sys.executable,
                 "-m",
-                "common.cli",
+                "tracker",
                 "backfill",
                 *args,
                 env=os.environ | env,

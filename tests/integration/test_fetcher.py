@@ -156,7 +156,7 @@ async def test_dynamodb_down_for_20_s_loses_no_tick(tmp_path: Any) -> None:
 
 
 async def _outage(tmp_path: Any, url: str) -> None:
-    from common import dynamodb_local
+    from tracker import dynamodb_local
 
     port = dynamodb_local.free_port()
     ddb = dynamodb_local.start(port, tmp_path)

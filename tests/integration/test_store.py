@@ -7,13 +7,14 @@ import subprocess
 import sys
 import time
 
-from common import aws, dynamodb_local
+from common import aws
 from common.db import Store
 from common.models import Market, Point
-from common.schema import init_db, stream_arn
+from common.schema import init_db
 from common.settings import Settings
 from common.ticks import tick_floor
 from tests.conftest import make_settings
+from tracker import dynamodb_local
 
 BTC = Market("bitfinex", "btcusd")
 # Recent ticks: points older than the retention are expired by DynamoDB TTL, as they should be.
@@ -56,7 +57,7 @@ async def test_every_write_appears_as_a_stream_record(store: Store, settings: Se
     """Each distinct point written shows up on the table's stream with its new image."""
     points = [p for i in range(5) for p in walk(Market("bitfinex", f"x{i}usd"), START, 12)]
     await store.put_points(points)
-    arn = await stream_arn(store.client, settings)
+    arn = await store.stream_arn()
     seen: set[tuple[str, int]] = set()
     async with aws.streams(settings) as streams:
         shards = (await streams.describe_stream(StreamArn=arn))["StreamDescription"]["Shards"]
@@ -104,7 +105,7 @@ def _tracker(args: list[str], env: dict[str, str]) -> subprocess.CompletedProces
     import os
 
     return subprocess.run(
-        [sys.executable, "-m", "common.cli", *args],
+        [sys.executable, "-m", "tracker", *args],
         env=os.environ | env,
         capture_output=True,
         text=True,
@@ -120,7 +121,7 @@ async def test_data_under_dynamodb_local_data_dir_survives_restart(tmp_path) -> 
     cmd = [
         sys.executable,
         "-m",
-        "common.cli",
+        "tracker",
         "dynamodb-local",
         "--port",
         str(port),

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+from decimal import Decimal
+from fractions import Fraction
 
 import pytest
 from hypothesis import assume, given
@@ -23,7 +25,7 @@ def test_below_the_threshold_never_alerts(window: list[float], fraction: float) 
     """A price under multiplier × mean never alerts, whatever the window."""
     average = math.fsum(window) / len(window)
     price = fraction * CONFIG.multiplier * average
-    assume(price < CONFIG.multiplier * average)
+    assume(not exact_reference(price, window, CONFIG.multiplier))
     assert not evaluate(10_000, price, window, None, CONFIG).alert
 
 
@@ -32,7 +34,7 @@ def test_at_or_above_the_threshold_alerts(window: list[float], factor: float) ->
     """A price at or above multiplier × mean alerts when not cooling down."""
     average = math.fsum(window) / len(window)
     price = factor * CONFIG.multiplier * average
-    assume(price >= CONFIG.multiplier * average)
+    assume(exact_reference(price, window, CONFIG.multiplier))
     verdict = evaluate(10_000, price, window, None, CONFIG)
     assert verdict.alert and verdict.points == len(window)
     assert verdict.average == pytest.approx(average)
@@ -73,3 +75,41 @@ def test_malformed_record_is_rejected_at_the_edge() -> None:
     record = load("streams", "lambda_event")["Records"][0] | {"eventName": "UPSERT"}
     with pytest.raises(ValidationError):
         parse(record)
+
+
+def exact_reference(price: float, window: list[float], multiplier: float) -> bool:
+    """The rule at its threshold, naively: every number as the decimal it was written as."""
+    return Fraction(repr(price)) * len(window) >= Fraction(repr(multiplier)) * sum(
+        Fraction(repr(x)) for x in window
+    )
+
+
+def test_threshold_is_exact_where_floats_round() -> None:
+    """Ten points of 0.7 and a price of 3*0.7 = 2.0999999999999996: below 3× (no alert, where
+    float arithmetic said ratio 2.9999999999999996 and alerted); a price of 2.1 alerts."""
+    window = [0.7] * 10
+    config = RuleConfig(multiplier=3.0, window=3600, min_points=10, cooldown=3600)
+    assert 3 * 0.7 == 2.0999999999999996
+    assert not evaluate(10_000, 3 * 0.7, window, None, config).alert
+    assert evaluate(10_000, 2.1, window, None, config).alert
+
+
+@given(
+    st.lists(st.decimals("0.00000001", "100000", places=8), min_size=1, max_size=60),
+    st.sampled_from([1.5, 2.0, 3.0, 3.3]),
+    st.integers(-3, 3),
+)
+def test_threshold_matches_the_exact_reference(
+    window: list[Decimal], multiplier: float, nudge: int
+) -> None:
+    """At, just below and just above multiplier × mean (short decimals, as exchanges send
+    them), the rule decides as exact arithmetic does."""
+    prices = [float(x) for x in window]
+    target = float(Decimal(repr(multiplier)) * sum(window) / len(window))
+    price = target
+    for _ in range(abs(nudge)):  # a few floats either side of the threshold
+        price = math.nextafter(price, math.inf if nudge > 0 else 0.0)
+    config = RuleConfig(multiplier, 3600, 1, 3600)
+    assert evaluate(10_000, price, prices, None, config).alert == exact_reference(
+        price, prices, multiplier
+    )

@@ -11,10 +11,10 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from alerter.notify import Notifier, public_name
-from common.cli import main as tracker
 from common.log import redact
 from common.settings import ConfigError, Settings, describe, load_settings
 from common.ticks import iso, next_tick, parse_time, tick_floor
+from tracker.cli import main as tracker
 
 
 def test_settings_reject_unknown_sources_and_bad_windows() -> None:
@@ -54,9 +54,11 @@ def test_bad_environment_names_each_variable_and_hides_secrets(
     monkeypatch.setenv("TRACKER_FETCH_INTERVAL", "0")
     monkeypatch.setenv("TRACKER_SOURCES", "bitfinex")
     monkeypatch.setenv("TRACKER_NOTIFY_URLS", "")
-    assert tracker(["fetch", "--once"]) == 2
+    with pytest.raises(SystemExit) as exited:
+        tracker(["fetch", "--once"])
+    assert exited.value.code == 2
     err = capsys.readouterr().err
-    assert err.startswith("tracker fetch: bad configuration: TRACKER_FETCH_INTERVAL:"), err
+    assert err.startswith("fetcher: bad configuration: TRACKER_FETCH_INTERVAL:"), err
     assert "Traceback" not in err
     monkeypatch.delenv("TRACKER_FETCH_INTERVAL")
     with pytest.raises(ValidationError) as invalid:

@@ -16,14 +16,13 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from common import dynamodb_local
 from common.lifecycle import sleep_unless, stop_on_signals
 from common.log import setup_logging
 from common.retry import Backoff
-from common.settings import Settings, load_settings
+from common.settings import Settings, load_or_exit
+from tracker import dynamodb_local
 
 log = logging.getLogger("tracker.up")
-DEMO_PORT = 9000
 # `--demo` runs the clock 12× faster, so that a newcomer sees a rank after two ticks and can
 # make an alert within three minutes; every window keeps the shape of the real one (a rank
 # window of 1,440 ticks, an alert window of 60 needing 30). Its own table prefix keeps the
@@ -82,7 +81,7 @@ class Child:
 
 
 def _tracker(*args: str) -> list[str]:
-    return [sys.executable, "-m", "common.cli", *args]
+    return [sys.executable, "-m", "tracker", *args]
 
 
 def _environment(demo: int | None, dynamodb_port: int) -> dict[str, str]:
@@ -198,7 +197,7 @@ def up(demo: int | None = None, dynamodb_port: int = 8000) -> int:
     setup_logging(os.environ.get("TRACKER_LOG_LEVEL", "INFO"), "up")
     # This process is the children's parent: what it sets is what they inherit.
     os.environ.update(_environment(demo, dynamodb_port))
-    settings = load_settings()  # a bad configuration fails here, before anything starts
+    settings = load_or_exit("tracker up")  # a bad configuration fails here, before anything starts
     ports = (dynamodb_port, settings.port, *([] if demo is None else [demo]))
     busy = [p for p in ports if _in_use(p)]
     if busy:

@@ -1,0 +1,52 @@
+"""One dependency's outages, as the logs and the metrics tell them.
+
+Every call to DynamoDB reports here whether it got an answer. An outage is logged once when it
+begins (with its cause) and once when it ends (with its length and the failed calls), never
+per failed call; the counts feed each process's metrics (the service's /metrics, the workers'
+heartbeats)."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+log = logging.getLogger(__name__)
+
+
+class Outage:
+    def __init__(self, name: str = "DynamoDB") -> None:
+        self.name = name
+        self.since: float | None = None  # time.time() the current outage began
+        self.outages = 0
+        self.failures = 0  # failed calls, in and out of outages
+        self.seconds = 0.0  # total length of the outages that ended
+
+    @property
+    def down(self) -> bool:
+        return self.since is not None
+
+    def failed(self, cause: BaseException) -> None:
+        self.failures += 1
+        if self.since is None:
+            self.since = time.time()
+            self.outages += 1
+            log.warning(
+                "%s unavailable (%s); retrying with backoff until it answers", self.name, cause
+            )
+
+    def answered(self) -> None:
+        if self.since is not None:
+            length = time.time() - self.since
+            self.seconds += length
+            self.since = None
+            log.warning("%s answering again after an outage of %.1f s", self.name, length)
+
+    def figures(self) -> dict[str, float]:
+        """For a heartbeat or /metrics."""
+        return {
+            "store_up": 0.0 if self.down else 1.0,
+            "store_outages": float(self.outages),
+            "store_failures": float(self.failures),
+            "store_outage_seconds": self.seconds
+            + (time.time() - self.since if self.since is not None else 0.0),
+        }

@@ -1,0 +1,155 @@
+"""How fresh each component is — DynamoDB, the board, each fetcher source, the alerter — in one
+reading shared by /readyz, /status and /metrics (taken at most once a second).
+
+Readiness is not freshness: a replica that holds a board, or can read the table, can serve;
+that its figures are old is reported (in words and in gauges), never by failing readiness —
+a load balancer would otherwise pull every replica at once during any upstream outage.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from common.errors import StoreError
+from common.snapshot import Snapshot
+from common.ticks import iso
+from service.deps import State
+from service.schemas import Component, Status
+
+ALERTER_SILENT = 30.0  # seconds without a heartbeat (it beats every 5 s) before it is "down"
+Beat = dict[str, float | str]
+
+
+@dataclass(frozen=True)
+class Reading:
+    at: float
+    store_error: str | None  # why DynamoDB did not answer, if it did not
+    snapshot: Snapshot | None
+    fetcher: Beat | None
+    alerter: Beat | None
+    limit: float  # seconds after which data counts as stale
+
+    @property
+    def ready(self) -> bool:
+        """This replica can serve: DynamoDB answers, or it holds a board to answer from."""
+        return self.store_error is None or self.snapshot is not None
+
+    def sources(self) -> dict[str, float | None]:
+        """Each fetcher source's newest written tick (None: none since the fetcher started)."""
+        beat = self.fetcher or {}
+        names = [k.removesuffix(".newest") for k in beat if k.endswith(".newest")]
+        return {n: (float(beat[f"{n}.newest"]) or None) for n in names}
+
+    def dynamodb(self) -> Component:
+        if self.store_error is None:
+            return Component(ok=True, detail="answering")
+        held = (
+            f"serving the board published {self.at - self.snapshot.written_at:.0f} s ago"
+            if self.snapshot
+            else "nothing held to serve"
+        )
+        return Component(ok=False, detail=f"unreachable ({self.store_error}); {held}")
+
+    def board(self) -> Component:
+        if self.snapshot is None or not self.snapshot.rows:
+            return Component(
+                ok=False,
+                detail="no figures yet: no alerter has published a board with data "
+                "(is `tracker alert` running? is the fetcher writing?)",
+            )
+        tick_age = self.at - self.snapshot.window_end
+        published = self.at - self.snapshot.written_at
+        text = (
+            f"{len(self.snapshot.rows)} markets, newest tick {tick_age:.0f} s ago, "
+            f"published {published:.0f} s ago"
+        )
+        if tick_age > self.limit:
+            return Component(
+                ok=False, detail=f"stale: {text} (limit {self.limit:.0f} s)", age_seconds=published
+            )
+        return Component(ok=True, detail=text, age_seconds=published)
+
+    def fetchers(self) -> dict[str, Component]:
+        if self.store_error is not None:
+            return {"fetcher": Component(ok=False, detail="unknown while DynamoDB is unreachable")}
+        if self.fetcher is None:
+            return {
+                "fetcher": Component(ok=False, detail="no heartbeat: is `tracker fetch` running?")
+            }
+        beat = self.fetcher
+        silent = self.at - float(beat.get("at", 0))
+        out: dict[str, Component] = {}
+        for name, newest in self.sources().items():
+            failures = int(float(beat.get(f"{name}.failures", 0)))
+            fetched = int(float(beat.get(f"{name}.fetched", 0)))
+            if newest is None:
+                out[name] = Component(
+                    ok=False,
+                    detail=f"nothing written yet ({failures} failed tick(s) since start)",
+                )
+                continue
+            age = self.at - newest
+            text = (
+                f"newest tick {iso(newest)}, {age:.0f} s ago; {fetched} markets in the last answer"
+            )
+            if failures:
+                text += f"; {failures} failed tick(s) since start"
+            if silent > self.limit:
+                text += f"; fetcher silent for {silent:.0f} s: is it running?"
+            out[name] = Component(ok=age <= self.limit, detail=text, age_seconds=age)
+        return out or {"fetcher": Component(ok=False, detail="no source reported yet")}
+
+    def alerter_component(self) -> Component:
+        if self.store_error is not None:
+            return Component(ok=False, detail="unknown while DynamoDB is unreachable")
+        if self.alerter is None:
+            return Component(ok=False, detail="no heartbeat: is `tracker alert` running?")
+        beat = self.alerter
+        age = self.at - float(beat.get("at", 0))
+        text = (
+            f"heartbeat {age:.0f} s ago; {int(float(beat.get('records', 0)))} records, "
+            f"{int(float(beat.get('alerts', 0)))} alerts since start"
+        )
+        if age > ALERTER_SILENT:
+            return Component(ok=False, detail=f"silent: {text}: is it running?", age_seconds=age)
+        return Component(ok=True, detail=text, age_seconds=age)
+
+    def status(self) -> Status:
+        dynamodb, board, alerter = self.dynamodb(), self.board(), self.alerter_component()
+        fetcher = self.fetchers()
+        named = [("DynamoDB", dynamodb), ("figures", board), ("alerter", alerter)]
+        named += [(f"fetcher {name}", c) for name, c in fetcher.items()]
+        return Status(
+            time=iso(round(self.at)),
+            dynamodb=dynamodb,
+            board=board,
+            fetcher=fetcher,
+            alerter=alerter,
+            problems=[f"{name}: {c.detail}" for name, c in named if not c.ok],
+        )
+
+
+async def reading(state: State) -> Reading:
+    """The current reading; a second old at most."""
+    cached = state.freshness
+    if cached is not None and time.monotonic() - cached[0] < 1.0:
+        return cached[1]
+    error: str | None = None
+    beats: dict[str, Beat | None] = {"fetcher": None, "alerter": None}
+    try:
+        await state.store.ping()
+        for name in beats:
+            beats[name] = await state.store.get_heartbeat(name)
+    except StoreError as exc:
+        error = str(exc)
+    try:
+        snapshot = await state.snapshots.get()
+    except StoreError:
+        snapshot = None
+    interval = state.settings.fetch_interval
+    found = Reading(
+        time.time(), error, snapshot, beats["fetcher"], beats["alerter"], 2 * interval + 10
+    )
+    state.freshness = (time.monotonic(), found)
+    return found

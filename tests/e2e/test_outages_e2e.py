@@ -1,0 +1,311 @@
+"""The outage suite: what users see when parts go away. Demo exchange, fetcher, alerter and
+service run as plain processes on DynamoDB Local (on disk), the workers and the service through
+a fault-injecting proxy; nothing is restarted but what a scenario kills on purpose, and a
+poller asks the API what a dashboard asks, four times a second, throughout:
+
+1. DynamoDB Local down 30 s (process killed, endpoint refusing) and back, same port and data;
+2. throttling, then 500s, on half the requests for 10 s each;
+3. kill -9 of the fetcher while it drains a large buffer (it is restarted, as an orchestrator
+   would, and resumes from its spool);
+4. kill -9 of the alerter during a batch (restarted likewise);
+5. the exchange down 5 minutes and back.
+
+Each scenario spikes one market 3.5× during its fault. Afterwards: every tick fetched while a
+fetcher lived is stored, once; each spike made exactly one alert and nothing else did; no
+answer was a 500 and none of the poller's a 5xx; every process not killed is still alive; and
+the figures were fresh again after each recovery. It prints the table:
+fault → points lost, alerts, 5xx, seconds to fresh figures."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from common import aws
+from common.db import Store
+from common.models import Market
+from common.settings import Settings
+from common.ticks import next_tick, parse_time, tick_floor
+from tests.e2e.conftest import TRACKER, Processes
+from tests.e2e.test_alerts_e2e import control
+from tests.faultproxy import fault_proxy
+from tracker import dynamodb_local
+
+INTERVAL = 2
+EXCHANGE_DOWN = float(os.environ.get("TRACKER_TEST_EXCHANGE_OUTAGE", "300"))
+POLLED = (
+    "/rank",
+    "/symbols",
+    "/symbols/btcusd",
+    "/symbols/btcusd/rank",
+    "/symbols/btcusd/history",
+    "/alerts",
+    "/readyz",
+    "/status",
+)
+WATCHED = [Market("bitfinex", s) for s in ("btcusd", "ethusd", "ltcusd")] + [
+    Market("kraken", "ethusd")
+]
+
+
+@dataclass
+class Scenario:
+    name: str
+    spike: Market
+    started: float = 0.0
+    ended: float = 0.0  # the fault's end (the recovery's start)
+    fresh_after: float | None = None  # seconds from the end to fresh figures
+    killed: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Poller:
+    """The API as a dashboard asks it, four times a second: every answer's status, kept."""
+
+    base: str
+    answers: list[tuple[float, str, int]] = field(default_factory=list)
+    task: asyncio.Task[None] | None = None
+
+    async def run(self) -> None:
+        timeout = aiohttp.ClientTimeout(total=5)
+        async with aiohttp.ClientSession(timeout=timeout) as http:
+            while True:
+                for path in POLLED:
+                    try:
+                        async with http.get(self.base + path) as answer:
+                            await answer.read()
+                            self.answers.append((time.time(), path, answer.status))
+                    except (aiohttp.ClientError, TimeoutError):
+                        self.answers.append((time.time(), path, 0))  # no answer at all
+                await asyncio.sleep(0.25)
+
+    def failures(self, start: float, end: float, worst: int = 500) -> int:
+        return sum(1 for t, _, s in self.answers if start <= t <= end and (s >= worst or s == 0))
+
+
+async def rank_window_end(base: str) -> float | None:
+    async with aiohttp.ClientSession() as http, http.get(base + "/rank?limit=1") as answer:
+        if answer.status != 200:
+            return None
+        return parse_time((await answer.json())["window_end"])
+
+
+async def fresh(base: str, since: float, within: float = 120) -> float:
+    """Seconds until the figures hold a tick at or after `since`."""
+    deadline = time.monotonic() + within
+    while True:
+        end = await rank_window_end(base)
+        if end is not None and end >= tick_floor(since, INTERVAL):
+            return time.time() - since
+        assert time.monotonic() < deadline, f"figures not fresh {within:.0f} s after {since}"
+        await asyncio.sleep(0.2)
+
+
+async def logged(processes: Processes, name: str, pattern: str, within: float) -> str:
+    deadline = time.monotonic() + within
+    while not (found := re.search(pattern, processes.log(name))):
+        assert time.monotonic() < deadline, (pattern, processes.log(name)[-3000:])
+        await asyncio.sleep(0.05)
+    return found.group(0)
+
+
+def fetched(logs: list[str], source: str) -> set[int]:
+    """Ticks a fetcher logged done, less those it said `source` could not fetch."""
+    done = {int(t) for log in logs for t in re.findall(r"tick (\d+) done in", log)}
+    failed = {
+        int(t)
+        for log in logs
+        for t in re.findall(rf"{source}: tick (\d+) (?:not fetched|failed unexpectedly)", log)
+    }
+    return done - failed
+
+
+@pytest.mark.timeout(1500)
+async def test_outages_lose_nothing_and_no_answer_is_a_500(
+    tmp_path: Path, processes: Processes
+) -> None:
+    port, demo_port, api_port = (dynamodb_local.free_port() for _ in range(3))
+    ddb_url, demo, api = (f"http://127.0.0.1:{p}" for p in (port, demo_port, api_port))
+    ddb_args = dynamodb_local.command(port, tmp_path / "ddb")
+    (tmp_path / "ddb").mkdir()
+    processes.start("dynamodb", ddb_args, {})
+    dynamodb_local.wait_for_port(port, 60)
+    demo_args = [*TRACKER, "demo-exchange", "--port", str(demo_port), "--pairs", "600"]
+    processes.start("demo", demo_args, {})
+    dynamodb_local.wait_for_port(demo_port)
+    control(demo, "/control/volatility", {"volatility": 0.0005})
+    served = [r[0] for r in control(demo, "/control/served")["tickers"] if isinstance(r, list)]
+    spiked = [s[1:].lower() for s in sorted(served) if s.startswith("t") and ":" not in s][5:10]
+
+    async with fault_proxy(ddb_url) as proxy:
+        env = {
+            "AWS_ENDPOINT_URL": proxy.url,
+            "TRACKER_TABLE_PREFIX": "outages",
+            "TRACKER_SOURCES": "bitfinex,cryptowatch",
+            "TRACKER_BITFINEX_URL": demo,
+            "TRACKER_CRYPTOWATCH_URL": demo,
+            "TRACKER_FETCH_INTERVAL": str(INTERVAL),
+            "TRACKER_FETCH_TIMEOUT": "0.5",
+            "TRACKER_RANK_WINDOW": "600",
+            "TRACKER_ALERT_WINDOW": "20",
+            "TRACKER_ALERT_COOLDOWN": "3600",
+            "TRACKER_WORKER_ID": "outages",
+            "TRACKER_SPOOL_DIR": str(tmp_path / "spool"),
+            "TRACKER_PORT": str(api_port),
+        }
+        assert processes.start("init", [*TRACKER, "init-db"], env).wait(60) == 0
+        for name, command in (("fetcher", "fetch"), ("alerter", "alert"), ("service", "serve")):
+            processes.start(name, [*TRACKER, command], env)
+        began = time.time()
+        await fresh(api, began + 6 * INTERVAL)  # a full alert window (5 points needed)
+        poller = Poller(api)
+        poller.task = asyncio.create_task(poller.run())
+        scenarios = [
+            Scenario(name, Market("bitfinex", symbol))
+            for name, symbol in zip(
+                (
+                    "DynamoDB down 30 s",
+                    "throttling, then 5xx (50%)",
+                    "kill -9 fetcher mid-drain",
+                    "kill -9 alerter mid-batch",
+                    f"exchange down {EXCHANGE_DOWN:.0f} s",
+                ),
+                spiked,
+                strict=True,
+            )
+        ]
+
+        def spike(scenario: Scenario) -> None:
+            control(demo, "/control/price", {"symbol": scenario.spike.symbol, "factor": 3.5})
+
+        def alive(*but: str) -> None:
+            for name, process in processes.running.items():
+                if name not in but and name != "init":
+                    assert process.poll() is None, (name, processes.log(name)[-3000:])
+
+        # 1. DynamoDB away for 30 s.
+        s = scenarios[0]
+        s.started = time.time()
+        await proxy.down()
+        processes.kill("dynamodb")
+        await asyncio.sleep(4)
+        spike(s)
+        await asyncio.sleep(26)
+        processes.start("dynamodb'", ddb_args, {})
+        dynamodb_local.wait_for_port(port, 60)
+        await proxy.up()
+        s.ended = time.time()
+        s.fresh_after = await fresh(api, s.ended)
+        alive()
+
+        # 2. Throttling, then 500s, on half the requests.
+        s = scenarios[1]
+        s.started = time.time()
+        proxy.inject("throttle", 0.5)
+        await asyncio.sleep(5)
+        spike(s)
+        await asyncio.sleep(5)
+        proxy.inject("error", 0.5)
+        await asyncio.sleep(10)
+        proxy.inject(None)
+        s.ended = time.time()
+        s.fresh_after = await fresh(api, s.ended)
+        alive()
+
+        # 3. A large buffer (20 s of DynamoDB away), the fetcher killed while draining it.
+        s = scenarios[2]
+        s.started = time.time()
+        await proxy.down()
+        await asyncio.sleep(4)
+        spike(s)
+        await asyncio.sleep(16)
+        await proxy.up()
+        await logged(processes, "fetcher", r"wrote buffered \w+ tick \d+", within=60)
+        processes.kill("fetcher")
+        s.killed.append("fetcher")
+        processes.start("fetcher'", [*TRACKER, "fetch"], env)
+        resumed = await logged(processes, "fetcher'", r"resuming \d+ point\(s\)", within=60)
+        s.ended = time.time()
+        s.fresh_after = await fresh(api, s.ended)
+        alive()
+
+        # 4. The alerter killed during a batch: a tick's writes are under way.
+        s = scenarios[3]
+        s.started = time.time()
+        spike(s)
+        await asyncio.sleep(next_tick(time.time(), INTERVAL) + 0.3 - time.time())
+        processes.kill("alerter")
+        s.killed.append("alerter")
+        processes.start("alerter'", [*TRACKER, "alert"], env)
+        s.ended = time.time()
+        s.fresh_after = await fresh(api, s.ended)
+        alive()
+
+        # 5. The exchange away for five minutes.
+        s = scenarios[4]
+        s.started = time.time()
+        processes.kill("demo")
+        await asyncio.sleep(EXCHANGE_DOWN)
+        processes.start("demo'", demo_args, {})
+        dynamodb_local.wait_for_port(demo_port)
+        control(demo, "/control/volatility", {"volatility": 0.0005})
+        s.ended = time.time()
+        s.fresh_after = await fresh(api, s.ended)
+        await asyncio.sleep(6 * INTERVAL)  # a full alert window again, then the spike
+        spike(s)
+        alive()
+
+        # Let the last writes and alerts land, then stop everything that is left (exit 0).
+        await asyncio.sleep(4 * INTERVAL)
+        poller.task.cancel()
+        ended = time.time()
+        for name in ("fetcher'", "alerter'", "service"):
+            assert processes.stop(name) == 0, processes.log(name)[-3000:]
+
+    settings = Settings(aws_endpoint_url=ddb_url, table_prefix="outages")
+    logs = [processes.log("fetcher"), processes.log("fetcher'")]
+    async with aws.dynamodb(settings) as client:
+        store = Store(client, settings)
+        alerts = await store.list_alerts(limit=1000)
+        stored = {m: [p.t for p in await store.query_points(m, began, ended)] for m in WATCHED}
+
+    rows: list[tuple[str, int, str, int, str]] = []
+    lost_total = 0
+    for s in scenarios:
+        lost = 0
+        for market, ticks in stored.items():
+            source = "bitfinex" if market.exchange == "bitfinex" else "cryptowatch"
+            wanted = {t for t in fetched(logs, source) if s.started - INTERVAL <= t <= s.ended}
+            lost += len(wanted - set(ticks))
+        lost_total += lost
+        got = sum(1 for a in alerts if a.market == s.spike)
+        rows.append(
+            (
+                s.name,
+                lost,
+                f"{got}/1",
+                poller.failures(s.started, s.ended + (s.fresh_after or 0), worst=500),
+                f"{s.fresh_after:.1f}" if s.fresh_after is not None else "-",
+            )
+        )
+    print("\nfault                          points lost  alerts  5xx  fresh after (s)")
+    for name, lost, alerted, errors, after in rows:
+        print(f"{name:<30} {lost:>11}  {alerted:>6}  {errors:>3}  {after:>15}")
+    print(f"{resumed} (the fetcher restarted mid-drain); proxy injected {dict(proxy.injected)}")
+
+    assert lost_total == 0, rows
+    for market, ticks in stored.items():
+        assert len(ticks) == len(set(ticks)), market
+    assert sorted(a.market.symbol for a in alerts) == sorted(s.spike.symbol for s in scenarios)
+    assert not any(status == 500 for _, _, status in poller.answers)
+    assert poller.failures(began, ended) == 0, [a for a in poller.answers if a[2] >= 500]
+    assert proxy.injected["throttle"] and proxy.injected["error"]
+    log = processes.log("fetcher") + processes.log("alerter")
+    assert "DynamoDB unavailable" in log and "answering again after an outage" in log
