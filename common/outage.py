@@ -1,9 +1,10 @@
 """One dependency's outages, as the logs and the metrics tell them.
 
 Every call to DynamoDB reports here whether it got an answer. An outage is logged once when it
-begins (with its cause) and once when it ends (with its length and the failed calls), never
-per failed call; the counts feed each process's metrics (the service's /metrics, the workers'
-heartbeats)."""
+begins (with its cause) and once when it ends (with its length), never per failed call; it
+ends with the first answer `QUIET` seconds after the last failure, so that throttling of some
+calls among good ones reads as one outage, not as one per failure. The counts feed each
+process's metrics (the service's /metrics, the workers' heartbeats)."""
 
 from __future__ import annotations
 
@@ -11,12 +12,14 @@ import logging
 import time
 
 log = logging.getLogger(__name__)
+QUIET = 5.0
 
 
 class Outage:
     def __init__(self, name: str = "DynamoDB") -> None:
         self.name = name
         self.since: float | None = None  # time.time() the current outage began
+        self.last_failure = 0.0
         self.outages = 0
         self.failures = 0  # failed calls, in and out of outages
         self.seconds = 0.0  # total length of the outages that ended
@@ -27,6 +30,7 @@ class Outage:
 
     def failed(self, cause: BaseException) -> None:
         self.failures += 1
+        self.last_failure = time.time()
         if self.since is None:
             self.since = time.time()
             self.outages += 1
@@ -35,8 +39,8 @@ class Outage:
             )
 
     def answered(self) -> None:
-        if self.since is not None:
-            length = time.time() - self.since
+        if self.since is not None and time.time() - self.last_failure >= QUIET:
+            length = self.last_failure - self.since
             self.seconds += length
             self.since = None
             log.warning("%s answering again after an outage of %.1f s", self.name, length)

@@ -5,8 +5,11 @@ Every answer moves each market one step of a random walk. Control endpoints (JSO
                          (or "factor": 3.5 instead of "price": that multiple of the current one)
     POST /control/fault  {"source": "bitfinex"|"cryptowatch", "kind": K, "times": 1}
          K: 429, 429-retry-after, 500, 502, 503, html, timeout, truncated, bad-rows,
-            zero-price, drop-pair, new-pair (the last two take "symbol")
+            zero-price, drop-pair, new-pair (the last two take "symbol"), and the exchanges'
+            own answers: maintenance, invalid, ratelimit-array, empty
     POST /control/volatility {"volatility": 0.0}
+    POST /control/cryptowatch {"keys": "market"|"legacy", "page_size": 0,
+                               "summaries_by": "market"|"id"}   Cryptowatch's shapes
     GET  /control/served   the last answer of each route, as served
 Kraken's public API (`/0/public/Assets`, `/AssetPairs`, `/Ticker`), over the same walks as
 the Cryptowatch `kraken:` markets, lets the ccxt source be tested offline.
@@ -52,6 +55,26 @@ FAULTS = {
     "zero-price",
     "drop-pair",
     "new-pair",
+    # The exchanges' own error answers (fetcher/errors.py classifies them).
+    "maintenance",
+    "invalid",
+    "ratelimit-array",
+    "empty",  # a well-formed answer with no market in it
+}
+# Each fault's error answer per source: (HTTP status, body), as the real APIs send them.
+ERROR_ANSWERS: dict[str, dict[str, tuple[int, Any]]] = {
+    "maintenance": {
+        "bitfinex": (500, ["error", 20060, "maintenance"]),
+        "cryptowatch": (503, {"error": "Service in maintenance"}),
+    },
+    "invalid": {
+        "bitfinex": (500, ["error", 10020, "symbol: invalid"]),
+        "cryptowatch": (404, {"error": "Route not found"}),
+    },
+    "ratelimit-array": {
+        "bitfinex": (500, ["error", 11010, "ratelimit: error"]),
+        "cryptowatch": (429, {"error": "Out of allowance"}),
+    },
 }
 
 
@@ -70,6 +93,12 @@ class DemoExchange:
     origins: dict[str, float] = field(init=False)
     next_price: dict[str, float] = field(default_factory=dict)
     served: dict[str, Any] = field(default_factory=dict)
+    # Cryptowatch's shapes over its life (POST /control/cryptowatch): price keys with or
+    # without `market:`, answers in pages of `page_size` keys, summaries keyed by market id.
+    cw_keys: str = "market"
+    cw_page_size: int = 0
+    cw_summaries_by: str = "market"
+    cw_pending: dict[str, list[tuple[str, Any]]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed)
@@ -103,6 +132,22 @@ class DemoExchange:
                     last * 0.98,
                 ]
             )
+        # A perpetual future, as real lists hold: not a spot market (ignored by the fetcher).
+        rows.append(
+            [
+                "tBTCF0:USTF0",
+                40000.0,
+                5.1,
+                40010.0,
+                4.2,
+                700.1,
+                0.07,
+                40005.0,
+                2041.2,
+                41000.0,
+                39000.0,
+            ]
+        )
         if fault == "zero-price" and rows:
             rows[0][7] = 0
         if fault == "bad-rows":
@@ -141,6 +186,40 @@ class DemoExchange:
             result[next(iter(result))] = 0
         result["index:kraken-futures:fi_xbtusd_180615"] = 6432.1
         return {"result": result, "allowance": {"cost": 0.015, "remaining": 9.985, "upgrade": "x"}}
+
+    def market_ids(self) -> dict[str, int]:
+        """Cryptowatch's numeric market ids (`exchange:pair` → id), stable for a universe."""
+        return {key: i for i, key in enumerate(sorted(self.cryptowatch), start=1)}
+
+    def first_page(self, name: str, answer: dict[str, Any]) -> dict[str, Any]:
+        """`answer` in the configured shape; the first page of it when paging. The whole
+        answer, as served across its pages, is kept under `served[name]`."""
+        result = answer["result"]
+        if name == "prices" and self.cw_keys == "legacy":
+            result = {k.removeprefix("market:"): v for k, v in result.items()}
+        if name == "summaries" and self.cw_summaries_by == "id":
+            ids = self.market_ids()
+            result = {str(ids[k]): v for k, v in result.items()}
+        whole = {"result": result, "allowance": answer["allowance"]}
+        self.served[name] = whole
+        if not self.cw_page_size:
+            return whole
+        return self.page(name, list(result.items()), whole["allowance"])
+
+    def page(self, name: str, items: list[tuple[str, Any]], allowance: Any) -> dict[str, Any]:
+        size = self.cw_page_size
+        body: dict[str, Any] = {"result": dict(items[:size]), "allowance": allowance}
+        cursor = f"{name}-{self.rng.getrandbits(48):x}"
+        if items[size:]:
+            self.cw_pending[cursor] = items[size:]
+        body["cursor"] = {"last": cursor, "hasMore": bool(items[size:])}
+        return body
+
+    def next_page(self, name: str, cursor: str) -> dict[str, Any] | None:
+        items = self.cw_pending.pop(cursor, None)
+        if items is None or not cursor.startswith(name):
+            return None
+        return self.page(name, items, {"cost": 0.005, "remaining": 9.9})
 
     def summaries(self) -> dict[str, Any]:
         result = {
@@ -330,8 +409,16 @@ def make_app(exchange: DemoExchange) -> web.Application:
                 else {"error": "Out of allowance"}
             )
             return web.json_response(error, status=429, headers=headers)
-        if fault in ("500", "502", "503"):
-            return web.json_response(["error", 10020, "symbol: invalid"], status=int(fault))
+        if fault == "500":  # Bitfinex's "unknown error": transient
+            return web.json_response(["error", 10000, "unknown error"], status=500)
+        if fault in ("502", "503"):  # a proxy in front of the API: not JSON at all
+            return web.Response(body=f"{fault} Service Unavailable".encode(), status=int(fault))
+        if fault == "empty":
+            empty: Any = [] if source == "bitfinex" else {"result": {}, "allowance": {}}
+            return web.json_response(empty)
+        if fault in ERROR_ANSWERS:
+            status, error = ERROR_ANSWERS[fault][source if source != "candles" else "bitfinex"]
+            return web.json_response(error, status=status)
         if fault == "html":
             return web.Response(body=HTML_ERROR, status=200, content_type="text/html")
         if fault == "timeout":
@@ -386,12 +473,39 @@ def make_app(exchange: DemoExchange) -> web.Application:
         exchange.served["kraken"] = answer = exchange.kraken_ticker()
         return web.json_response(answer)
 
-    async def prices(_: web.Request) -> web.Response:
-        return await faulty("cryptowatch", "prices", exchange.prices)
+    def later_page(name: str, cursor: str) -> web.Response:
+        body = exchange.next_page(name, cursor)
+        if body is None:
+            return web.json_response({"error": "cursor: invalid"}, status=400)
+        return web.json_response(body)
 
-    async def summaries(_: web.Request) -> web.Response:
-        exchange.served["summaries"] = answer = exchange.summaries()
-        return web.json_response(answer)
+    async def prices(request: web.Request) -> web.Response:
+        if "cursor" in request.query:
+            return later_page("prices", request.query["cursor"])
+        return await faulty(
+            "cryptowatch",
+            "prices page",
+            lambda f: exchange.first_page("prices", exchange.prices(f)),
+        )
+
+    async def summaries(request: web.Request) -> web.Response:
+        if "cursor" in request.query:
+            return later_page("summaries", request.query["cursor"])
+        return web.json_response(exchange.first_page("summaries", exchange.summaries()))
+
+    async def markets(_: web.Request) -> web.Response:
+        listed = [
+            {"id": i, "exchange": key.split(":")[0], "pair": key.split(":")[1], "active": True}
+            for key, i in exchange.market_ids().items()
+        ]
+        return web.json_response({"result": listed})
+
+    async def control_cryptowatch(request: web.Request) -> web.Response:
+        body = await request.json()
+        exchange.cw_keys = str(body.get("keys", exchange.cw_keys))
+        exchange.cw_page_size = int(body.get("page_size", exchange.cw_page_size))
+        exchange.cw_summaries_by = str(body.get("summaries_by", exchange.cw_summaries_by))
+        return web.json_response({"ok": True})
 
     async def control_price(request: web.Request) -> web.Response:
         body = await request.json()
@@ -441,6 +555,8 @@ def make_app(exchange: DemoExchange) -> web.Application:
     app.router.add_get("/0/public/Ticker", kraken_ticker)
     app.router.add_get("/markets/prices", prices)
     app.router.add_get("/markets/summaries", summaries)
+    app.router.add_get("/markets", markets)
+    app.router.add_post("/control/cryptowatch", control_cryptowatch)
     app.router.add_post("/control/price", control_price)
     app.router.add_post("/control/fault", control_fault)
     app.router.add_post("/control/volatility", control_volatility)

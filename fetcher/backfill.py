@@ -30,10 +30,11 @@ from tqdm import tqdm
 
 from common.db import Store
 from common.models import Market, Point
-from common.retry import Backoff, GaveUp
+from common.retry import Backoff
 from common.settings import Settings
 from common.ticks import tick_floor
-from fetcher.http import SourceError, get_json
+from fetcher.errors import SourceError, UnknownShape
+from fetcher.http import get_json
 from fetcher.sources.base import number
 
 log = logging.getLogger(__name__)
@@ -145,17 +146,21 @@ class Backfill:
                 f"{self.base_url}/v2/candles/trade:1m:{key}/hist"
                 f"?start={start * 1000}&end={end * 1000}&limit={PAGE}&sort=1"
             )
+            # An error answer (maintenance, "limit: invalid") raises here: a failed market,
+            # never "no trades". A rate-limited IP is blocked for about a minute: wait it out.
             page = await get_json(
                 self.http,
                 url,
                 time.monotonic() + 300,
                 self.settings.fetch_timeout,
-                # A rate-limited IP is blocked for about a minute: wait it out.
                 Backoff(base=2, cap=65),
+                source=EXCHANGE,
             )
             if not isinstance(page, list):
-                raise SourceError(f"{url}: expected a list of candles, got {str(page)[:100]}")
+                raise UnknownShape(f"{url}: expected a list of candles", page)
             rows = parse_candles(page)
+            if len(rows) < len(page):
+                log.warning("%s: %d malformed candle row(s) skipped", url, len(page) - len(rows))
             found += rows
             if len(page) < PAGE or not rows:
                 break
@@ -183,7 +188,7 @@ class Backfill:
         for market in bar:
             try:
                 missing, written = await self.market(market, start, end)
-            except (GaveUp, SourceError) as exc:
+            except SourceError as exc:
                 log.error("backfill %s: not refilled: %s", market.key, exc)
                 summary.failed.append(market.key)
                 continue

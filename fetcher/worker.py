@@ -15,10 +15,10 @@ from common.db import Store
 from common.errors import StoreError, StoreMisconfigured
 from common.lifecycle import touch_alive
 from common.models import Market, Point
-from common.retry import GaveUp
 from common.settings import Settings
 from fetcher.backfill import Backfill
-from fetcher.http import SourceError, get_json
+from fetcher.errors import Maintenance, SourceError, UnknownShape
+from fetcher.http import get_json
 from fetcher.ingest import Batch, Ingest
 from fetcher.schedule import ticks
 from fetcher.sources import Source
@@ -30,11 +30,26 @@ log = logging.getLogger(__name__)
 FLUSH_GRACE = 20.0
 
 
+# How long a source in maintenance is left alone before it is asked again.
+MAINTENANCE_PAUSE = 60.0
+
+
 @dataclass
 class SourceFigures:
     fetched: int = 0  # markets in the last good answer
-    skipped: int = 0  # rows skipped in the last answer
+    skipped: int = 0  # rows skipped in the last answer (bad data)
+    ignored: int = 0  # rows or keys ignored in the last answer (not markets by design)
     failures: int = 0  # ticks this source could not fetch, since start
+    failed: Counter[str] = field(default_factory=Counter)  # those failures by reason
+    last_error: str = ""
+    paused_until: float = 0.0  # time.time() a maintenance pause ends
+    shapes: set[str] = field(default_factory=set)  # unknown shapes already logged
+    figures: dict[str, float] = field(default_factory=dict)  # from the last answer
+
+    def fail(self, reason: str, message: str) -> None:
+        self.failures += 1
+        self.failed[reason] += 1
+        self.last_error = f"{reason}: {message}"[:300]
 
 
 @dataclass
@@ -83,16 +98,41 @@ class Fetcher:
         return all(results)
 
     async def _source_tick(self, source: Source, t: int, deadline: float) -> bool:
+        """Fetch and queue one source's tick; False (a failed fetch, counted by reason) when
+        its answer is an error, of an unknown shape, or empty where it had markets before."""
         figures = self.figures.sources[source.id]
+        if time.time() < figures.paused_until:
+            figures.fail("maintenance", "paused: the exchange said it is in maintenance")
+            return False
         try:
             payload = await source.fetch(
                 lambda path: get_json(
-                    self.http, source.base_url + path, deadline, self.settings.fetch_timeout
+                    self.http,
+                    source.base_url + path,
+                    deadline,
+                    self.settings.fetch_timeout,
+                    source=source.id,
                 )
             )
             parsed = source.parse(payload)
-        except (GaveUp, SourceError) as exc:
-            figures.failures += 1
+        except Maintenance as exc:
+            figures.fail(exc.reason, str(exc))
+            figures.paused_until = time.time() + MAINTENANCE_PAUSE
+            log.warning(
+                "%s: in maintenance (%s); not asked again for %.0f s",
+                source.id,
+                exc,
+                MAINTENANCE_PAUSE,
+            )
+            return False
+        except UnknownShape as exc:
+            figures.fail(exc.reason, str(exc))
+            if exc.sample[:40] not in figures.shapes:  # once per shape, with a sample
+                figures.shapes.add(exc.sample[:40])
+                log.error("%s: tick %d: an answer of unknown shape: %s", source.id, t, exc)
+            return False
+        except SourceError as exc:
+            figures.fail(exc.reason, str(exc))
             log.error(
                 "%s: tick %d not fetched: %s; next try at tick %d",
                 source.id,
@@ -101,15 +141,34 @@ class Fetcher:
                 t + self.settings.fetch_interval,
             )
             return False
-        except Exception:
-            figures.failures += 1
+        except Exception as exc:
+            figures.fail("bug", repr(exc))
             log.exception("%s: tick %d failed unexpectedly; next try next tick", source.id, t)
+            return False
+        if figures.paused_until:
+            figures.paused_until = 0.0
+            log.info("%s: answering again after its maintenance", source.id)
+        had = len(self.markets.get(source.id, []))
+        if not parsed.quotes and had:
+            figures.fail("empty", f"no market in the answer; the last one had {had}")
+            log.error(
+                "%s: tick %d: the answer held no market (the last one had %d); counted as "
+                "a failed fetch",
+                source.id,
+                t,
+                had,
+            )
             return False
         figures.fetched = len(parsed.quotes)
         figures.skipped = sum(parsed.skipped.values())
+        figures.ignored = sum(parsed.ignored.values())
+        figures.figures = dict(parsed.figures)
         if parsed.skipped:
             reasons = ", ".join(f"{n} {why}" for why, n in Counter(parsed.skipped).most_common())
             log.warning("%s: tick %d: skipped %s", source.id, t, reasons)
+        if parsed.ignored:
+            reasons = ", ".join(f"{n} {why}" for why, n in Counter(parsed.ignored).most_common())
+            log.debug("%s: tick %d: ignored %s", source.id, t, reasons)
         self.markets[source.id] = [q.market for q in parsed.quotes]
         points = [Point(q.market, t, q.price, q.volume) for q in parsed.quotes]
         self.ingest.submit(Batch(source.id, t, points))
@@ -140,8 +199,13 @@ class Fetcher:
                 f"{name}.fetched": f.fetched,
                 f"{name}.written": self.ingest.written_by_source[name],
                 f"{name}.skipped": f.skipped,
+                f"{name}.ignored": f.ignored,
                 f"{name}.failures": f.failures,
             }
+            fields |= {f"{name}.failed.{why}": n for why, n in f.failed.items()}
+            fields |= {f"{name}.{figure}": value for figure, value in f.figures.items()}
+            if f.last_error:
+                fields[f"{name}.last_error"] = f.last_error
         try:
             await self.store.put_heartbeat("fetcher", fields)
         except StoreError as exc:

@@ -95,6 +95,9 @@ class Reading:
             )
             if failures:
                 text += f"; {failures} failed tick(s) since start"
+                last = beat.get(f"{name}.last_error")
+                if isinstance(last, str):
+                    text += f", the last: {last}"
             if silent > self.limit:
                 text += f"; fetcher silent for {silent:.0f} s: is it running?"
             out[name] = Component(ok=age <= self.limit, detail=text, age_seconds=age)

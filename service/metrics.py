@@ -49,8 +49,9 @@ class Metrics:
         )
         self.fetch_failures = Gauge(
             "tracker_fetch_failures",
-            "Ticks each source could not fetch since the fetcher started",
-            ["source"],
+            "Ticks each source could not fetch since the fetcher started, by reason "
+            "(rate_limit, maintenance, unavailable, rejected, unknown_shape, empty, timeout, …)",
+            ["source", "reason"],
             registry=self.registry,
         )
         self.store = Gauge(
@@ -88,8 +89,9 @@ class Metrics:
             for figure, field in beat.items():
                 if isinstance(field, float):
                     self.worker.labels(name, figure).set(field)
-                    if name == "fetcher" and figure.endswith(".failures"):
-                        self.fetch_failures.labels(figure.removesuffix(".failures")).set(field)
+                    source, failed, reason = figure.partition(".failed.")
+                    if name == "fetcher" and failed:
+                        self.fetch_failures.labels(source, reason).set(field)
         return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)
 
 

@@ -83,7 +83,8 @@ class FaultProxy:
             await self._site.stop()
             self._site = None
         if self._runner is not None and self._runner.server is not None:
-            await self._runner.server.shutdown(0)  # and the kept-alive connections with it
+            for connection in list(self._runner.server.connections):
+                connection.force_close()  # kept-alive and in-flight ones too, at once
 
     async def start(self) -> None:
         self._http = aiohttp.ClientSession(auto_decompress=False)

@@ -14,13 +14,21 @@ GetJson = Callable[[str], Awaitable[Any]]
 
 @dataclass
 class Parsed:
-    """A source's answer for one tick: the good quotes, and what was skipped and why."""
+    """A source's answer for one tick: the good quotes; every row or key not turned into one,
+    counted by reason — `skipped` (bad data: a warning) apart from `ignored` (not a market by
+    design: funding rows, indexes, derivatives, exchanges fetched directly); and figures the
+    answer carried (e.g. the remaining API allowance)."""
 
     quotes: list[Quote] = field(default_factory=list)
     skipped: dict[str, int] = field(default_factory=dict)
+    ignored: dict[str, int] = field(default_factory=dict)
+    figures: dict[str, float] = field(default_factory=dict)
 
     def skip(self, reason: str) -> None:
         self.skipped[reason] = self.skipped.get(reason, 0) + 1
+
+    def ignore(self, reason: str) -> None:
+        self.ignored[reason] = self.ignored.get(reason, 0) + 1
 
 
 class Source(Protocol):
@@ -32,7 +40,8 @@ class Source(Protocol):
         ...
 
     def parse(self, payload: Any) -> Parsed:
-        """Pure: payload → quotes. A bad row is skipped and counted, never the whole answer."""
+        """Pure: payload → quotes. A bad row is skipped and counted, never the whole answer;
+        an error answer or an unknown shape raises (fetcher.errors): a failed fetch."""
         ...
 
 

@@ -11,7 +11,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from fetcher.http import SourceError
+from fetcher.errors import (
+    ExchangeRejected,
+    ExchangeUnavailable,
+    Maintenance,
+    SourceError,
+    UnknownShape,
+)
 from fetcher.sources.base import GetJson, Parsed, quote
 
 
@@ -43,23 +49,36 @@ class CcxtSource:
             self.client.urls["api"] = {
                 name: base_url.rstrip("/") for name in self.client.urls.get("api", {}) or {"public"}
             }
-        self.errors: tuple[type[BaseException], ...] = (ccxt_async.BaseError,)
+        self.ccxt = ccxt_async
+
+    def error(self, exc: BaseException) -> SourceError:
+        """ccxt's exception as the fetcher's error classes (fetcher/errors.py)."""
+        ccxt, said = self.ccxt, f"{self.id}: {type(exc).__name__}: {str(exc)[:200]}"
+        if isinstance(exc, ccxt.OnMaintenance):
+            return Maintenance(said, type(exc).__name__, str(exc)[:200])
+        if isinstance(exc, ccxt.RateLimitExceeded | ccxt.DDoSProtection):
+            return ExchangeUnavailable(said, type(exc).__name__, reason="rate_limit")
+        if isinstance(exc, ccxt.NetworkError):  # ExchangeNotAvailable, RequestTimeout, …
+            return ExchangeUnavailable(said, type(exc).__name__)
+        return ExchangeRejected(said, type(exc).__name__)  # BadSymbol, BadRequest, …
 
     async def fetch(self, get: GetJson) -> Any:
         try:
             return await self.client.fetch_tickers()
-        except self.errors as exc:
-            raise SourceError(f"{self.id}: {type(exc).__name__}: {str(exc)[:200]}") from exc
+        except self.ccxt.BaseError as exc:
+            raise self.error(exc) from exc
 
     def parse(self, payload: Any) -> Parsed:
-        parsed = Parsed()
         if not isinstance(payload, dict):
-            parsed.skip("answer is not a mapping")
-            return parsed
+            raise UnknownShape(f"{self.id}: fetch_tickers did not answer a mapping", payload)
+        parsed = Parsed()
         for unified, ticker in payload.items():
             symbol = symbol_of(unified) if isinstance(unified, str) else None
-            if symbol is None or not isinstance(ticker, dict):
-                parsed.skip("not a spot market")
+            if not isinstance(ticker, dict):
+                parsed.skip("malformed ticker")
+                continue
+            if symbol is None:
+                parsed.ignore("derivative (not spot)")
                 continue
             price = ticker.get("last")
             if price is None:

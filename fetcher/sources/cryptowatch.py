@@ -1,14 +1,40 @@
-"""Cryptowatch REST format: `/markets/prices` (every last price) + `/markets/summaries` (volume)."""
+"""Cryptowatch REST format: `/markets/prices` (every last price) + `/markets/summaries` (volume).
+
+Every shape the API had: price keys `market:{exchange}:{pair}` and, in its 2016–17 form,
+`{exchange}:{pair}`; `index:…` keys are not markets. Answers may come in pages (`cursor`:
+`{"last": …, "hasMore": true}`), followed up to `MAX_PAGES`. Summaries are keyed by market
+(`kraken:btcusd`) or by market id (`"12": {…}`, mapped through `/markets`). The `allowance`
+(CPU nanoseconds as integers in older answers, credits as floats in later ones) is reported
+as a figure, never relied on.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
+import time
+import urllib.parse
 from typing import Any
 
-from fetcher.sources.base import GetJson, Parsed, quote
+from fetcher.errors import SourceError, UnknownShape, classify, error_answer
+from fetcher.sources.base import GetJson, Parsed, number, quote
 
 log = logging.getLogger(__name__)
+MAX_PAGES = 50
+IDS_REFRESH = 600.0
+
+
+def _checked(source: str, path: str, answer: Any) -> dict[str, Any]:
+    """The answer's `result` mapping; its error (or an unknown shape) raised."""
+    if error_answer(answer) is not None:
+        error = classify(source, 200, answer)
+        assert error is not None
+        raise error
+    result = answer.get("result") if isinstance(answer, dict) else None
+    if not isinstance(result, dict | list):
+        raise UnknownShape(f"{source} {path}: no result in the answer", answer)
+    return answer  # type: ignore[no-any-return]
 
 
 class Cryptowatch:
@@ -18,44 +44,113 @@ class Cryptowatch:
         self.base_url = base_url.rstrip("/")
         # Exchanges fetched directly by another source: their Cryptowatch markets are dropped.
         self.direct = direct
+        self.market_ids: dict[str, str] = {}  # id → "exchange:pair", from /markets
+        self.ids_read = -math.inf  # monotonic time /markets was last read
+
+    async def pages(self, get: GetJson, path: str) -> dict[str, Any]:
+        """Every page of a result, merged: {"result": …, "allowance": …, "pages": n}."""
+        result: dict[str, Any] = {}
+        allowance: Any = None
+        url = path
+        for page in range(1, MAX_PAGES + 1):
+            answer = _checked(self.id, path, await get(url))
+            part = answer["result"]
+            if not isinstance(part, dict):
+                raise UnknownShape(f"{self.id} {path}: the result is not a mapping", answer)
+            result.update(part)
+            allowance = answer.get("allowance", allowance)
+            cursor = answer.get("cursor")
+            if not (isinstance(cursor, dict) and cursor.get("hasMore") and cursor.get("last")):
+                return {"result": result, "allowance": allowance, "pages": page}
+            url = f"{path}?cursor={urllib.parse.quote(str(cursor['last']))}"
+        log.warning("%s %s: more than %d pages; the rest is left out", self.id, path, MAX_PAGES)
+        return {"result": result, "allowance": allowance, "pages": MAX_PAGES, "truncated": True}
+
+    async def _ids(self, get: GetJson, wanted: set[str]) -> dict[str, str]:
+        """Market ids → `exchange:pair`, read from /markets when an id is new (at most every
+        `IDS_REFRESH` seconds: an id /markets does not list is not asked about every tick)."""
+        stale = time.monotonic() - self.ids_read > IDS_REFRESH
+        if not wanted <= self.market_ids.keys() and stale:
+            self.ids_read = time.monotonic()
+            answer = _checked(self.id, "/markets", await get("/markets"))
+            for market in answer["result"] if isinstance(answer["result"], list) else []:
+                if isinstance(market, dict) and {"id", "exchange", "pair"} <= market.keys():
+                    self.market_ids[str(market["id"])] = f"{market['exchange']}:{market['pair']}"
+        return self.market_ids
 
     async def fetch(self, get: GetJson) -> Any:
-        prices, summaries = await asyncio.gather(
-            get("/markets/prices"), get("/markets/summaries"), return_exceptions=True
+        answers = await asyncio.gather(
+            self.pages(get, "/markets/prices"),
+            self.pages(get, "/markets/summaries"),
+            return_exceptions=True,
         )
+        prices: dict[str, Any] | BaseException = answers[0]
+        summaries: dict[str, Any] | BaseException = answers[1]
         if isinstance(prices, BaseException):
             raise prices
+        volumes: dict[str, Any] | None = None
+        markets: dict[str, str] | None = None
         if isinstance(summaries, BaseException):
             # Prices are the point; volume can wait for the next tick.
             log.warning(
                 "cryptowatch: summaries failed (%s); storing prices without volume", summaries
             )
-            summaries = None
-        return {"prices": prices, "summaries": summaries}
+        else:
+            volumes = summaries
+            if summaries["result"] and all(k.isdigit() for k in summaries["result"]):
+                try:
+                    markets = await self._ids(get, set(summaries["result"]))
+                except SourceError as exc:
+                    log.warning("cryptowatch: /markets failed (%s); no volume this tick", exc)
+        return {"prices": prices, "summaries": volumes, "markets": markets}
 
     def parse(self, payload: Any) -> Parsed:
+        if not isinstance(payload, dict) or not isinstance(payload.get("prices"), dict):
+            raise UnknownShape("cryptowatch: no prices in the answer", payload)
+        prices = _checked(self.id, "/markets/prices", payload["prices"])["result"]
         parsed = Parsed()
-        prices = _result(payload.get("prices") if isinstance(payload, dict) else None)
-        if prices is None:
-            parsed.skip("answer has no result")
-            return parsed
-        volumes = _result(payload.get("summaries")) or {}
+        volumes = summaries_by_market(payload.get("summaries"), payload.get("markets"), parsed)
         for key, price in prices.items():
-            kind, _, rest = key.partition(":")
-            if kind != "market":
-                continue  # index:... and other non-market keys
-            exchange, _, pair = rest.partition(":")
-            if not exchange or not pair:
+            parts = key.split(":") if isinstance(key, str) else []
+            if parts[:1] == ["market"]:
+                parts = parts[1:]
+            elif parts[:1] == ["index"]:
+                parsed.ignore("index (not a market)")
+                continue
+            if len(parts) != 2 or not all(parts):
                 parsed.skip("malformed key")
                 continue
+            exchange, pair = parts
             if exchange in self.direct:
+                parsed.ignore("fetched directly")
                 continue
             summary = volumes.get(f"{exchange}:{pair}")
             volume = summary.get("volume") if isinstance(summary, dict) else None
             quote(parsed, exchange, pair, price, volume)
+        allowance = (payload["prices"].get("allowance") or {}) if payload["prices"] else {}
+        remaining = number(allowance.get("remaining")) if isinstance(allowance, dict) else None
+        if remaining is not None:
+            parsed.figures["allowance_remaining"] = remaining
+        if payload["prices"].get("truncated"):
+            parsed.skip("beyond the last page followed")
         return parsed
 
 
-def _result(answer: object) -> dict[str, Any] | None:
-    result = answer.get("result") if isinstance(answer, dict) else None
-    return result if isinstance(result, dict) else None
+def summaries_by_market(
+    summaries: Any, markets: dict[str, str] | None, parsed: Parsed
+) -> dict[str, Any]:
+    """Summaries keyed `exchange:pair`, whatever their keys were (market, `market:…`, id)."""
+    result = summaries.get("result") if isinstance(summaries, dict) else None
+    if not isinstance(result, dict):
+        return {}
+    out: dict[str, Any] = {}
+    for key, summary in result.items():
+        if key.isdigit():
+            name = (markets or {}).get(key)
+            if name is None:
+                parsed.skip("summary of an unknown market id")
+                continue
+            out[name] = summary
+        else:
+            out[key.removeprefix("market:")] = summary
+    return out

@@ -34,6 +34,8 @@ async def readyz(state: StateDep) -> Response:
         "dynamodb": "ok" if dynamodb.ok else dynamodb.detail,
         "data": f"ok ({board.detail})" if board.ok else board.detail,
     }
+    for name, source in now.fetchers().items():  # failed fetches show here, by their reason
+        checks[f"fetcher {name}"] = f"ok ({source.detail})" if source.ok else source.detail
     if not now.ready:
         body = Health(status="unavailable", checks=checks)
         headers = {"Retry-After": str(STORE_RETRY_AFTER)}

@@ -10,11 +10,13 @@ import math
 import os
 import shutil
 import time
-from collections.abc import Awaitable, Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser, Playwright, async_playwright
+from playwright.async_api import Page, async_playwright
 
 from common import aws
 from common.db import Store
@@ -62,52 +64,62 @@ def service(dynamodb_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
         yield base
 
 
-def launch(p: Playwright) -> Awaitable[Browser]:
-    """Debian's Chromium, headless, with nothing of its own going out to the network."""
-    return p.chromium.launch(
-        executable_path=CHROMIUM,
-        args=[
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--no-first-run",
-        ],
-    )
+@dataclass
+class Watched:
+    """A page in Debian's headless Chromium, with every request and every error it made."""
+
+    page: Page
+    requested: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+@asynccontextmanager
+async def watched_page() -> AsyncIterator[Watched]:
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(
+            executable_path=CHROMIUM,
+            # Nothing of Chromium's own goes out to the network.
+            args=[
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--no-first-run",
+            ],
+        )
+        watched = Watched(await browser.new_page(viewport={"width": 1280, "height": 900}))
+        watched.page.on("request", lambda r: watched.requested.append(r.url))
+        watched.page.on("pageerror", lambda e: watched.errors.append(str(e)))
+        watched.page.on(
+            "console", lambda m: watched.errors.append(m.text) if m.type == "error" else None
+        )
+        try:
+            yield watched
+        finally:
+            await browser.close()
 
 
 async def test_docs_page_lists_the_operations_offline(service: str, tmp_path: Path) -> None:
     """/docs renders Swagger UI from the vendored files: every operation listed, no request
     leaving the service, no script error."""
-    async with async_playwright() as p:
-        browser = await launch(p)
-        page = await browser.new_page(viewport={"width": 1280, "height": 900})
-        requested: list[str] = []
-        errors: list[str] = []
-        page.on("request", lambda r: requested.append(r.url))
-        page.on("pageerror", lambda e: errors.append(str(e)))
+    async with watched_page() as watched:
+        page = watched.page
         await page.goto(service + "/docs")
         await page.locator(".opblock").first.wait_for(timeout=15_000)
         listed = set(await page.locator(".opblock-summary-path").all_inner_texts())
         await page.screenshot(path=tmp_path / "docs.png", full_page=True)
-        await browser.close()
     paths = {p.replace("\u200b", "") for p in listed}
     assert {"/symbols", "/symbols/{symbol}/history", "/rank", "/alerts", "/readyz"} <= paths
     assert (tmp_path / "docs.png").stat().st_size > 10_000
-    assert errors == []
+    assert watched.errors == []
+    requested = watched.requested
     assert requested and all(url.startswith(service) for url in requested), requested
 
 
 async def test_dashboard_in_headless_chromium(service: str, tmp_path: Path) -> None:
-    async with async_playwright() as p:
-        browser = await launch(p)
-        page = await browser.new_page(viewport={"width": 1280, "height": 900})
-        requested: list[str] = []
-        errors: list[str] = []
-        page.on("request", lambda r: requested.append(r.url))
-        page.on("pageerror", lambda e: errors.append(str(e)))
-        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    async with watched_page() as watched:
+        page = watched.page
         await page.goto(service + "/")
 
         rows = page.locator("#rank tbody tr")
@@ -166,8 +178,8 @@ async def test_dashboard_in_headless_chromium(service: str, tmp_path: Path) -> N
             "document.documentElement.scrollWidth - document.documentElement.clientWidth"
         )
         assert overflow <= 0
-        await browser.close()
 
     assert (tmp_path / "dashboard.png").stat().st_size > 10_000
-    assert errors == []
+    assert watched.errors == []
+    requested = watched.requested
     assert requested and all(url.startswith(service) for url in requested), requested

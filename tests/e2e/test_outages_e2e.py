@@ -21,6 +21,8 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import signal
+import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -91,10 +93,14 @@ class Poller:
 
 
 async def rank_window_end(base: str) -> float | None:
-    async with aiohttp.ClientSession() as http, http.get(base + "/rank?limit=1") as answer:
-        if answer.status != 200:
-            return None
-        return parse_time((await answer.json())["window_end"])
+    """The figures' newest tick; None while the service does not answer with figures."""
+    try:
+        async with aiohttp.ClientSession() as http, http.get(base + "/rank?limit=1") as answer:
+            if answer.status != 200:
+                return None
+            return parse_time((await answer.json())["window_end"])
+    except aiohttp.ClientError:
+        return None
 
 
 async def fresh(base: str, since: float, within: float = 120) -> float:
@@ -108,12 +114,24 @@ async def fresh(base: str, since: float, within: float = 120) -> float:
         await asyncio.sleep(0.2)
 
 
-async def logged(processes: Processes, name: str, pattern: str, within: float) -> str:
+async def logged(
+    processes: Processes, name: str, pattern: str, within: float, after: int = 0
+) -> str:
+    """The first match of `pattern` in the process's log beyond the first `after` ones."""
     deadline = time.monotonic() + within
-    while not (found := re.search(pattern, processes.log(name))):
+    while len(found := re.findall(pattern, processes.log(name))) <= after:
         assert time.monotonic() < deadline, (pattern, processes.log(name)[-3000:])
         await asyncio.sleep(0.05)
-    return found.group(0)
+    return str(found[after])
+
+
+async def exited(process: subprocess.Popen[bytes], within: float = 60) -> int:
+    """Wait for a process without blocking the loop (the proxy it talks through runs here)."""
+    deadline = time.monotonic() + within
+    while process.poll() is None:
+        assert time.monotonic() < deadline, f"{process.args!r} still running after {within} s"
+        await asyncio.sleep(0.1)
+    return process.returncode
 
 
 def fetched(logs: list[str], source: str) -> set[int]:
@@ -141,8 +159,8 @@ async def test_outages_lose_nothing_and_no_answer_is_a_500(
     processes.start("demo", demo_args, {})
     dynamodb_local.wait_for_port(demo_port)
     control(demo, "/control/volatility", {"volatility": 0.0005})
-    served = [r[0] for r in control(demo, "/control/served")["tickers"] if isinstance(r, list)]
-    spiked = [s[1:].lower() for s in sorted(served) if s.startswith("t") and ":" not in s][5:10]
+    served = sorted(r[0] for r in control(demo, "/v2/tickers?symbols=ALL"))
+    spiked = [s[1:].lower() for s in served if s.startswith("t") and ":" not in s][5:10]
 
     async with fault_proxy(ddb_url) as proxy:
         env = {
@@ -160,13 +178,14 @@ async def test_outages_lose_nothing_and_no_answer_is_a_500(
             "TRACKER_SPOOL_DIR": str(tmp_path / "spool"),
             "TRACKER_PORT": str(api_port),
         }
-        assert processes.start("init", [*TRACKER, "init-db"], env).wait(60) == 0
+        assert await exited(processes.start("init", [*TRACKER, "init-db"], env)) == 0
         for name, command in (("fetcher", "fetch"), ("alerter", "alert"), ("service", "serve")):
             processes.start(name, [*TRACKER, command], env)
         began = time.time()
         await fresh(api, began + 6 * INTERVAL)  # a full alert window (5 points needed)
         poller = Poller(api)
         poller.task = asyncio.create_task(poller.run())
+        await asyncio.sleep(2 * INTERVAL)  # a dashboard has asked its questions before a fault
         scenarios = [
             Scenario(name, Market("bitfinex", symbol))
             for name, symbol in zip(
@@ -199,7 +218,7 @@ async def test_outages_lose_nothing_and_no_answer_is_a_500(
         spike(s)
         await asyncio.sleep(26)
         processes.start("dynamodb'", ddb_args, {})
-        dynamodb_local.wait_for_port(port, 60)
+        await asyncio.to_thread(dynamodb_local.wait_for_port, port, 60)
         await proxy.up()
         s.ended = time.time()
         s.fresh_after = await fresh(api, s.ended)
@@ -227,7 +246,8 @@ async def test_outages_lose_nothing_and_no_answer_is_a_500(
         spike(s)
         await asyncio.sleep(16)
         await proxy.up()
-        await logged(processes, "fetcher", r"wrote buffered \w+ tick \d+", within=60)
+        drained = len(re.findall(r"wrote buffered", processes.log("fetcher")))
+        await logged(processes, "fetcher", r"wrote buffered", within=60, after=drained)
         processes.kill("fetcher")
         s.killed.append("fetcher")
         processes.start("fetcher'", [*TRACKER, "fetch"], env)
@@ -254,7 +274,7 @@ async def test_outages_lose_nothing_and_no_answer_is_a_500(
         processes.kill("demo")
         await asyncio.sleep(EXCHANGE_DOWN)
         processes.start("demo'", demo_args, {})
-        dynamodb_local.wait_for_port(demo_port)
+        await asyncio.to_thread(dynamodb_local.wait_for_port, demo_port)
         control(demo, "/control/volatility", {"volatility": 0.0005})
         s.ended = time.time()
         s.fresh_after = await fresh(api, s.ended)
@@ -267,7 +287,9 @@ async def test_outages_lose_nothing_and_no_answer_is_a_500(
         poller.task.cancel()
         ended = time.time()
         for name in ("fetcher'", "alerter'", "service"):
-            assert processes.stop(name) == 0, processes.log(name)[-3000:]
+            process = processes.running.pop(name)
+            process.send_signal(signal.SIGTERM)
+            assert await exited(process, 40) == 0, processes.log(name)[-3000:]
 
     settings = Settings(aws_endpoint_url=ddb_url, table_prefix="outages")
     logs = [processes.log("fetcher"), processes.log("fetcher'")]

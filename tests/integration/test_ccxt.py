@@ -16,6 +16,7 @@ from common.db import Store
 from common.models import Market
 from common.schema import init_db
 from common.ticks import tick_floor
+from fetcher.errors import ExchangeRejected, ExchangeUnavailable, Maintenance
 from fetcher.sources import build_sources, close_sources
 from fetcher.sources.ccxt_source import CcxtSource, symbol_of
 from fetcher.worker import Fetcher
@@ -66,7 +67,8 @@ async def test_ccxt_kraken_from_the_demo_exchange(dynamodb_url: str, demo: Any) 
 
 
 def test_ccxt_parse_recorded_answer_and_settings() -> None:
-    """ccxt's unified tickers (as recorded from fetch_tickers) → spot markets only."""
+    """ccxt's unified tickers (as recorded from fetch_tickers) → spot markets only; the
+    contract is ignored as Bitfinex's perpetuals are, the bad rows skipped, each counted."""
     recorded = {
         "BTC/USD": {"symbol": "BTC/USD", "last": 97000.5, "close": 97000.5, "baseVolume": 1234.5},
         "ETH/EUR": {"symbol": "ETH/EUR", "last": None, "close": 3100.0, "baseVolume": 10.0},
@@ -81,7 +83,29 @@ def test_ccxt_parse_recorded_answer_and_settings() -> None:
         ("btcusd", 97000.5, 1234.5),
         ("etheur", 3100.0, 10.0),
     ]
-    assert parsed.skipped == {"not a spot market": 2, "price not positive": 1}
+    assert parsed.skipped == {"malformed ticker": 1, "price not positive": 1}
+    assert parsed.ignored == {"derivative (not spot)": 1}  # one rule for every source
     assert symbol_of("XBT/USDT") == "xbtusdt" and symbol_of("BTCUSD") is None
     with pytest.raises(ValidationError, match="ccxt:<exchange id>"):
         make_settings("http://x", sources=["ccxt:"])
+
+
+def test_ccxt_errors_become_the_fetchers_error_classes() -> None:
+    """ccxt's exception tree maps onto fetcher/errors.py: maintenance, rate limit and network
+    trouble are transient (maintenance pauses the source), a bad symbol is permanent."""
+    import ccxt.async_support as ccxt_async
+
+    source = CcxtSource.__new__(CcxtSource)
+    source.id, source.ccxt = "ccxt:kraken", ccxt_async
+    cases = [
+        (ccxt_async.OnMaintenance("down for upgrade"), Maintenance, "maintenance"),
+        (ccxt_async.RateLimitExceeded("slow down"), ExchangeUnavailable, "rate_limit"),
+        (ccxt_async.DDoSProtection("cloudflare"), ExchangeUnavailable, "rate_limit"),
+        (ccxt_async.ExchangeNotAvailable("502"), ExchangeUnavailable, "unavailable"),
+        (ccxt_async.RequestTimeout("timed out"), ExchangeUnavailable, "unavailable"),
+        (ccxt_async.BadSymbol("no such pair"), ExchangeRejected, "rejected"),
+    ]
+    for raised, error, reason in cases:
+        found = source.error(raised)
+        assert type(found) is error and found.reason == reason, (raised, found)
+        assert type(raised).__name__ in str(found)

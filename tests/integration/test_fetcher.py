@@ -17,7 +17,7 @@ from common.schema import init_db
 from common.settings import Settings
 from common.ticks import next_tick, tick_floor
 from fetcher.sources import build_sources
-from fetcher.sources.bitfinex import symbol_of
+from fetcher.sources.bitfinex import is_derivative, symbol_of
 from fetcher.worker import Fetcher
 from tests.conftest import make_settings, running_demo
 
@@ -38,16 +38,22 @@ async def fetcher(dynamodb_url: str, demo: tuple[Any, str]) -> AsyncIterator[Fet
 
 
 def served_markets(exchange: Any) -> dict[Market, tuple[float, float | None]]:
-    """What the demo exchange last answered, normalised as CONTRACT says."""
+    """What the demo exchange last answered (spot markets, every Cryptowatch shape),
+    normalised as CONTRACT says."""
     expected: dict[Market, tuple[float, float | None]] = {}
     for row in exchange.served["tickers"]:
         trading = isinstance(row, list) and str(row[0]).startswith("t") and len(row) == 11
-        if trading and isinstance(row[7], int | float) and row[7] > 0:
+        if trading and not is_derivative(row[0]) and isinstance(row[7], int | float) and row[7] > 0:
             expected[Market("bitfinex", symbol_of(row[0]))] = (row[7], row[8])
-    volumes = {k: v["volume"] for k, v in exchange.served["summaries"]["result"].items()}
+    by_id = {str(i): key for key, i in exchange.market_ids().items()}
+    summaries = exchange.served["summaries"]["result"].items()
+    volumes = {by_id.get(k, k): v["volume"] for k, v in summaries}
     for key, price in exchange.served["prices"]["result"].items():
-        kind, exchange_name, pair = key.split(":")
-        if kind == "market" and exchange_name != "bitfinex" and price > 0:
+        parts = key.split(":")
+        if parts[0] == "index":
+            continue
+        exchange_name, pair = parts[-2:]
+        if exchange_name != "bitfinex" and price > 0:
             expected[Market(exchange_name, pair)] = (price, volumes[f"{exchange_name}:{pair}"])
     return expected
 
@@ -94,7 +100,17 @@ async def test_same_tick_twice_leaves_one_point_per_market(fetcher: Fetcher, dem
     assert await stored_at(fetcher.store, expected, t) == expected
 
 
-FAULTS = ["429", "429-retry-after", "500", "502", "503", "html", "timeout", "truncated"]
+FAULTS = [
+    "429",
+    "429-retry-after",
+    "500",
+    "502",
+    "503",
+    "html",
+    "timeout",
+    "truncated",
+    "ratelimit-array",
+]
 
 
 @pytest.mark.parametrize("kind", FAULTS)
