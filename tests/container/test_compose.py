@@ -186,7 +186,7 @@ def layers_above_base() -> int:
     return size(IMAGE) - size(BASE)
 
 
-def test_compose_up_for_real(stack: Stack) -> None:
+def test_compose_up_for_real(stack: Stack, capsys: pytest.CaptureFixture[str]) -> None:
     """The compose file as users run it serves ready data, ranks and exactly one alert per
     spike; stops cleanly; keeps every stored point across restarts; leaves nothing behind."""
     above = layers_above_base()
@@ -273,4 +273,5 @@ def test_compose_up_for_real(stack: Stack) -> None:
         assert left.stdout.strip() == "", f"{kind}s left behind: {left.stdout}"
 
     width = max(map(len, stack.figures))
-    print("\n" + "\n".join(f"{k:<{width}}  {v}" for k, v in stack.figures.items()))
+    with capsys.disabled():  # the figures are for whoever runs `make test`
+        print("\n" + "\n".join(f"{k:<{width}}  {v}" for k, v in stack.figures.items()))

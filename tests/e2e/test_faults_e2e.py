@@ -166,7 +166,7 @@ async def test_fault_matrix_loses_no_point_and_duplicates_no_alert(
     assert [a.market for a in alerts] == [Market("bitfinex", "btcusd")], alerts
     log = processes.log("fetcher")
     for evidence in (
-        "rate limited (429)",
+        "rate limited (HTTP 429)",
         "server error 50",
         "an HTML page",
         "timed out",

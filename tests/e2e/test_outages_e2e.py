@@ -147,7 +147,7 @@ def fetched(logs: list[str], source: str) -> set[int]:
 
 @pytest.mark.timeout(1500)
 async def test_outages_lose_nothing_and_no_answer_is_a_500(
-    tmp_path: Path, processes: Processes
+    tmp_path: Path, processes: Processes, capsys: pytest.CaptureFixture[str]
 ) -> None:
     port, demo_port, api_port = (dynamodb_local.free_port() for _ in range(3))
     ddb_url, demo, api = (f"http://127.0.0.1:{p}" for p in (port, demo_port, api_port))
@@ -317,10 +317,11 @@ async def test_outages_lose_nothing_and_no_answer_is_a_500(
                 f"{s.fresh_after:.1f}" if s.fresh_after is not None else "-",
             )
         )
-    print("\nfault                          points lost  alerts  5xx  fresh after (s)")
-    for name, lost, alerted, errors, after in rows:
-        print(f"{name:<30} {lost:>11}  {alerted:>6}  {errors:>3}  {after:>15}")
-    print(f"{resumed} (the fetcher restarted mid-drain); proxy injected {dict(proxy.injected)}")
+    with capsys.disabled():  # the table is for whoever runs `make test`
+        print("\nfault                          points lost  alerts  5xx  fresh after (s)")
+        for name, lost, alerted, errors, after in rows:
+            print(f"{name:<30} {lost:>11}  {alerted:>6}  {errors:>3}  {after:>15}")
+        print(f"{resumed} (the restarted fetcher); proxy injected {dict(proxy.injected)}")
 
     assert lost_total == 0, rows
     for market, ticks in stored.items():

@@ -10,40 +10,24 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-import aiohttp
 import pytest
 
-from common import aws
-from common.db import Store
 from common.models import Market
-from common.schema import init_db
 from common.ticks import tick_floor
 from fetcher.backfill import Backfill
-from fetcher.sources import build_sources
 from fetcher.worker import Fetcher
-from tests.conftest import make_settings, running_demo
-from tests.integration.test_fetcher import served_markets, stored_at
+from tests.conftest import running_demo
+from tests.integration.test_fetcher import demo_fetcher, served_markets, stored_at
 
 
 @pytest.fixture
 async def rig(dynamodb_url: str) -> AsyncIterator[tuple[Fetcher, Any, str]]:
-    """(fetcher, demo exchange, demo URL), both sources on the demo."""
-    async with running_demo(pairs=40) as (exchange, url):
-        settings = make_settings(
-            dynamodb_url,
-            sources=["bitfinex", "cryptowatch"],
-            bitfinex_url=url,
-            cryptowatch_url=url,
-            fetch_timeout=1.0,
-            fetch_interval=3,
-        )
-        async with aiohttp.ClientSession() as http, aws.dynamodb(settings) as client:
-            await init_db(client, settings)
-            yield (
-                Fetcher(settings, Store(client, settings), http, build_sources(settings)),
-                (exchange),
-                url,
-            )
+    """(fetcher, demo exchange, demo URL), both sources on the demo, 3 s ticks."""
+    async with (
+        running_demo(pairs=40) as (exchange, url),
+        demo_fetcher(dynamodb_url, url, fetch_interval=3) as fetcher,
+    ):
+        yield fetcher, exchange, url
 
 
 async def test_maintenance_pauses_the_source_and_quotes_the_exchange(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import aiohttp
@@ -16,25 +17,33 @@ from common.models import Market
 from common.schema import init_db
 from common.settings import Settings
 from common.ticks import next_tick, tick_floor
+from demo.exchange import FAULTS as DEMO_FAULTS
 from fetcher.sources import build_sources
 from fetcher.sources.bitfinex import is_derivative, symbol_of
 from fetcher.worker import Fetcher
 from tests.conftest import make_settings, running_demo
 
 
-@pytest.fixture
-async def fetcher(dynamodb_url: str, demo: tuple[Any, str]) -> AsyncIterator[Fetcher]:
-    _, url = demo
+@asynccontextmanager
+async def demo_fetcher(dynamodb_url: str, url: str, **overrides: Any) -> AsyncIterator[Fetcher]:
+    """A fetcher of both sources on the demo exchange at `url`, its tables fresh."""
     settings = make_settings(
         dynamodb_url,
         sources=["bitfinex", "cryptowatch"],
         bitfinex_url=url,
         cryptowatch_url=url,
         fetch_timeout=1.0,
+        **overrides,
     )
     async with aiohttp.ClientSession() as http, aws.dynamodb(settings) as client:
         await init_db(client, settings)
         yield Fetcher(settings, Store(client, settings), http, build_sources(settings))
+
+
+@pytest.fixture
+async def fetcher(dynamodb_url: str, demo: tuple[Any, str]) -> AsyncIterator[Fetcher]:
+    async with demo_fetcher(dynamodb_url, demo[1]) as fetcher:
+        yield fetcher
 
 
 def served_markets(exchange: Any) -> dict[Market, tuple[float, float | None]]:
@@ -100,17 +109,11 @@ async def test_same_tick_twice_leaves_one_point_per_market(fetcher: Fetcher, dem
     assert await stored_at(fetcher.store, expected, t) == expected
 
 
-FAULTS = [
-    "429",
-    "429-retry-after",
-    "500",
-    "502",
-    "503",
-    "html",
-    "timeout",
-    "truncated",
-    "ratelimit-array",
-]
+# Every transient fault the demo serves (the others are tested where they belong).
+FAULTS = sorted(
+    DEMO_FAULTS
+    - {"bad-rows", "zero-price", "drop-pair", "new-pair", "maintenance", "invalid", "empty"}
+)
 
 
 @pytest.mark.parametrize("kind", FAULTS)
