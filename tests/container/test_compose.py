@@ -53,8 +53,9 @@ def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[str]]:
     if not _engine_up():
         if shutil.which("dockerd") is None or os.geteuid() != 0:
             pytest.skip("no Docker engine can run here (not root, or dockerd not installed)")
-        log = open(tmp_path_factory.mktemp("dockerd") / "dockerd.log", "wb")  # noqa: SIM115
-        started = subprocess.Popen(["dockerd"], stdout=log, stderr=subprocess.STDOUT)
+        with open(tmp_path_factory.mktemp("dockerd") / "dockerd.log", "wb") as log:
+            # The daemon keeps its own copy of the descriptor.
+            started = subprocess.Popen(["dockerd"], stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 60
         while not _engine_up():
             assert time.monotonic() < deadline, "dockerd did not come up within 60 s"
