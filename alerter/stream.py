@@ -239,22 +239,21 @@ class StreamReader:
     ) -> None:
         shard_id = shard["ShardId"]
         idle = Backoff(base=0.02, cap=0.2, jitter=0.0)
-        waiting = Backoff(base=0.5, cap=10)  # while DynamoDB is unavailable
         renewed = time.monotonic()
 
         def fresh_iterator() -> Awaitable[str]:
             return self._iterator(arn, shard_id, checkpoint)
 
+        def records(iterator: str) -> Awaitable[Any]:
+            return self._call(
+                "GetRecords", self.streams.get_records(ShardIterator=iterator, Limit=1000)
+            )
+
         try:
             iterator = await until_answered(fresh_iterator, stop)
             while iterator and not stop.is_set():
                 try:
-                    response = await self._call(
-                        "GetRecords", self.streams.get_records(ShardIterator=iterator, Limit=1000)
-                    )
-                except StoreUnavailable:
-                    await sleep_unless(stop, waiting.next_delay())
-                    continue
+                    response = await until_answered(partial(records, iterator), stop)
                 except StoreError as exc:
                     if exc.code not in ("ExpiredIteratorException", "TrimmedDataAccessException"):
                         raise
@@ -266,14 +265,15 @@ class StreamReader:
                         checkpoint = None
                     iterator = await until_answered(fresh_iterator, stop)
                     continue
-                waiting.reset()
-                records = response.get("Records", [])
-                if records:
-                    changes = [parse(dict(r)) for r in records]
+                if response is None:
+                    break  # stopped while DynamoDB was away
+                found = response.get("Records", [])
+                if found:
+                    changes = [parse(dict(r)) for r in found]
                     if await until_answered(partial(self._handled, changes, since), stop) is None:
                         break  # stopped before the batch was handled: read again next start
-                    self.records += len(records)
-                    checkpoint = records[-1]["dynamodb"]["SequenceNumber"]
+                    self.records += len(found)
+                    checkpoint = found[-1]["dynamodb"]["SequenceNumber"]
                     await until_answered(partial(self.leases.renew, shard_id, checkpoint), stop)
                     renewed = time.monotonic()
                     idle.reset()
@@ -283,7 +283,7 @@ class StreamReader:
                 ):
                     # DynamoDB Local sometimes omits the iterator of an open shard.
                     iterator = await until_answered(fresh_iterator, stop)
-                if not records:
+                if not found:
                     if time.monotonic() - renewed > self.leases.ttl / 3:
                         await until_answered(lambda: self.leases.renew(shard_id), stop)
                         renewed = time.monotonic()

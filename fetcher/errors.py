@@ -13,6 +13,7 @@ Cryptowatch as `{"error": "Out of allowance"}`. `classify` reads either.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from common.errors import TrackerError
@@ -23,6 +24,8 @@ from common.errors import TrackerError
 RATE_LIMIT_CODES = {11010}
 MAINTENANCE_CODES = {20060}
 TRANSIENT_CODES = {10000, 10001, 11000, 20051} | RATE_LIMIT_CODES | MAINTENANCE_CODES
+# "ERR_RATE_LIMIT", "ratelimit: error", "Out of allowance" — not any word holding "rate".
+RATE_LIMIT_WORDS = re.compile(r"rate[ _-]?limit|allowance")
 
 
 class SourceError(TrackerError):
@@ -99,7 +102,7 @@ def classify(
     lowered = words.lower()
     if code in MAINTENANCE_CODES or "maintenance" in lowered:
         return Maintenance(f"{said} (HTTP {status})", code, words)
-    if status == 429 or code in RATE_LIMIT_CODES or "rate" in lowered or "allowance" in lowered:
+    if status == 429 or code in RATE_LIMIT_CODES or RATE_LIMIT_WORDS.search(lowered):
         return ExchangeUnavailable(
             f"{said}: rate limited (HTTP {status})", code, words, "rate_limit", retry_after
         )

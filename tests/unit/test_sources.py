@@ -74,6 +74,7 @@ def test_bitfinex_error_answers_are_typed_errors(
         (429, {"error": "Out of allowance"}, ExchangeUnavailable, "rate_limit"),
         (404, {"error": "Route not found"}, ExchangeRejected, "rejected"),
         (503, {"error": "service temporarily unavailable"}, ExchangeUnavailable, "unavailable"),
+        (400, {"error": "unable to generate the answer"}, ExchangeRejected, "rejected"),
         (429, [], ExchangeUnavailable, "rate_limit"),
     ],
 )
