@@ -4,12 +4,13 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DDB := .cache/dynamodb-local/package/emulator/DynamoDBLocal.jar
+CHECKOV := .cache/tools/checkov/.version
 
 .PHONY: install run demo test lint unit bench base-images clean
 
 ASSETS := service/static/vendor/.version
 
-install: $(STAMP) $(DDB) $(ASSETS)
+install: $(STAMP) $(DDB) $(ASSETS) $(CHECKOV)
 	@bash scripts/install-tools.sh
 
 $(STAMP): pyproject.toml constraints.txt
@@ -21,6 +22,9 @@ $(STAMP): pyproject.toml constraints.txt
 $(ASSETS): scripts/vendor-assets.sh
 	@bash scripts/vendor-assets.sh
 	@touch $(ASSETS)
+
+$(CHECKOV): scripts/install-checkov.sh
+	@bash scripts/install-checkov.sh
 
 $(DDB): scripts/install-dynamodb-local.sh
 	@bash scripts/install-dynamodb-local.sh

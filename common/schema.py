@@ -15,7 +15,7 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from botocore.exceptions import ClientError
 
@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 
 POINTS, ALERTS, META = "points", "alerts", "meta"
 TTL_ATTRIBUTE = "x"
+STREAM_VIEW: Final = "NEW_IMAGE"  # deploy/aws/tracker.yaml says the same (a test checks)
 ALERTS_BY_TIME, ALERTS_OUTBOX = "by-time", "outbox"
 
 
@@ -66,7 +67,7 @@ class TableSpec:
                 for index, hash_key, range_key in self.indexes
             ]
         if self.stream:
-            request["StreamSpecification"] = {"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"}
+            request["StreamSpecification"] = {"StreamEnabled": True, "StreamViewType": STREAM_VIEW}
         return request
 
 
@@ -118,7 +119,7 @@ async def init_db(client: DynamoDBClient, settings: Settings) -> list[str]:
             if not stream.get("StreamEnabled"):
                 await client.update_table(
                     TableName=table,
-                    StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"},
+                    StreamSpecification={"StreamEnabled": True, "StreamViewType": STREAM_VIEW},
                 )
                 changes.append(f"enabled the stream of {table}")
                 await _wait_active(client, table)

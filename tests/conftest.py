@@ -15,6 +15,7 @@ from common.aws import dynamodb
 from common.db import Store
 from common.schema import init_db
 from common.settings import Settings
+from tests.e2e.conftest import Processes
 from tracker import dynamodb_local
 
 DATA = Path(__file__).parent / "data"
@@ -42,6 +43,15 @@ def make_settings(dynamodb_url: str, **overrides: Any) -> Settings:
     }
     values.update(overrides)
     return Settings(**values)
+
+
+@pytest.fixture
+def processes(tmp_path: Path) -> Iterator[Processes]:
+    """Real processes started with the project's commands, each logging to tmp_path; stopped
+    (SIGTERM, then SIGKILL) after the test."""
+    running = Processes(tmp_path)
+    yield running
+    running.stop_all()
 
 
 @pytest.fixture

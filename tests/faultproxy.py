@@ -3,7 +3,8 @@
 It passes every request through, or, while a fault is on, answers a share of them as DynamoDB
 does when it throttles (400 ThrottlingException) or fails (500 InternalFailure), in the SDK's
 own error shapes, or is not there at all (`down`: its listener closed, so connections are
-refused, as with a dead endpoint). It counts what it injected.
+refused, as with a dead endpoint). It counts what it injected and, when asked to, keeps every
+request it passed (`X-Amz-Target` and body): the IAM test compares those with the template's roles.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length",
 
 
 class FaultProxy:
-    def __init__(self, upstream: str, port: int) -> None:
+    def __init__(self, upstream: str, port: int, record: bool = False) -> None:
         self.upstream = upstream
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
@@ -43,6 +44,8 @@ class FaultProxy:
         self.share = 1.0
         self.injected: Counter[str] = Counter()
         self.passed = 0
+        self.record = record
+        self.requests: list[tuple[str, bytes]] = []  # kept only when recording
         self._http: aiohttp.ClientSession | None = None
         self._runner: web.AppRunner | None = None
         self._site: web.TCPSite | None = None
@@ -62,6 +65,8 @@ class FaultProxy:
                 content_type="application/x-amz-json-1.0",
             )
         assert self._http is not None
+        if self.record:
+            self.requests.append((request.headers.get("X-Amz-Target", ""), body))
         headers = {k: v for k, v in request.headers.items() if k.lower() not in HOP_BY_HOP}
         async with self._http.request(
             request.method, self.upstream + request.path_qs, headers=headers, data=body
@@ -103,8 +108,8 @@ class FaultProxy:
 
 
 @asynccontextmanager
-async def fault_proxy(upstream: str) -> AsyncIterator[FaultProxy]:
-    proxy = FaultProxy(upstream, free_port())
+async def fault_proxy(upstream: str, record: bool = False) -> AsyncIterator[FaultProxy]:
+    proxy = FaultProxy(upstream, free_port(), record)
     await proxy.start()
     try:
         yield proxy

@@ -14,8 +14,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from common.settings import Settings
 from tracker import dynamodb_local
 
@@ -58,13 +56,6 @@ class Processes:
                 self.stop(name, 10)
             except subprocess.TimeoutExpired:
                 self.kill(name)
-
-
-@pytest.fixture
-def processes(tmp_path: Path) -> Iterator[Processes]:
-    running = Processes(tmp_path)
-    yield running
-    running.stop_all()
 
 
 @contextmanager
