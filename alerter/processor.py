@@ -50,6 +50,12 @@ class Processor:
         self.alerts = 0
         self.last_created: float | None = None
 
+    def restore(self, last_alert: dict[Market, int | None], at: float) -> None:
+        """Markets restored from a state checkpoint written at `at`: loaded as of then."""
+        self.last_alert.update(last_alert)
+        self.loaded.update(dict.fromkeys(last_alert, at))
+        self.dirty = True
+
     async def preload(self, markets: Iterable[Market], concurrency: int = 8) -> None:
         """Load the windows of known markets before serving figures (progress logged)."""
         todo = [m for m in markets if m not in self.loaded]

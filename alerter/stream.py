@@ -153,6 +153,12 @@ class StreamReader:
         self.leases = Leases(store.client, store.settings, owner, lease_seconds, store.outage)
         self.readers: dict[str, asyncio.Task[None]] = {}
         self.records = 0
+        # Per shard, the last record whose effect is in the processor's state (a checkpoint
+        # saves these with it) ...
+        self.positions: dict[str, str] = {}
+        # ... and, after a restart from a checkpoint, where to resume each shard it names.
+        self.resume: dict[str, str] = {}
+        self.stream = ""  # the stream's ARN, once known
 
     async def _call(self, what: str, request: Awaitable[T]) -> T:
         async with translate(what, self.outage):
@@ -175,6 +181,7 @@ class StreamReader:
         arn = await until_answered(self.store.stream_arn, stop)
         if arn is None:
             return
+        self.stream = arn
         log.info("reading stream %s as %s", arn.rsplit("/", 1)[-1], self.leases.owner)
         while not stop.is_set():
             try:
@@ -208,10 +215,16 @@ class StreamReader:
                 # Read before by another replica (this shard, or its parent): what it handled
                 # is missing from windows this replica loaded earlier.
                 since = self.leases.handed_over(previous) or self.leases.handed_over(parent_lease)
+                resumed = not since and shard_id in self.resume
+                if resumed:
+                    # The state checkpoint holds exactly the records up to here: replay the
+                    # rest, even those the lease's checkpoint says were handled.
+                    checkpoint = self.resume[shard_id]
                 log.info(
-                    "took shard %s (from %s)%s",
+                    "took shard %s (from %s%s)%s",
                     shard_id,
                     checkpoint or "its start",
+                    ", the state checkpoint's position" if resumed else "",
                     "; another replica read it before: its markets' windows are reloaded"
                     if since
                     else "",
@@ -274,6 +287,7 @@ class StreamReader:
                         break  # stopped before the batch was handled: read again next start
                     self.records += len(found)
                     checkpoint = found[-1]["dynamodb"]["SequenceNumber"]
+                    self.positions[shard_id] = checkpoint
                     await until_answered(partial(self.leases.renew, shard_id, checkpoint), stop)
                     renewed = time.monotonic()
                     idle.reset()

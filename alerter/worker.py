@@ -8,6 +8,7 @@ import logging
 import time
 from typing import TYPE_CHECKING
 
+from alerter import checkpoint
 from alerter.notify import Notifier
 from alerter.processor import Processor
 from alerter.stream import StreamReader
@@ -42,6 +43,8 @@ class Alerter:
         self.publish_every = publish_every
         self.parts = 0
         self.published = 0.0
+        self.started = False  # a checkpoint is written only of a state that started up
+        self.checkpointed = 0.0
 
     async def startup(self) -> None:
         owner = self.settings.worker_id
@@ -55,11 +58,63 @@ class Alerter:
             if gone:
                 log.info("dropping the boards of %s (gone)", ", ".join(h.owner for h in gone))
                 await self.store.drop_boards(gone)
+        self.reader.stream = await self.store.stream_arn()
+        await self.resume(self.reader.stream)
         previous = await self.store.get_snapshot()
         if previous is not None:
+            # Markets on the last board that the checkpoint did not restore: from the table.
             await self.processor.preload(row.market for row in previous.rows)
             self.processor.dirty = True  # publish the rebuilt figures, not the old ones
         await self.notifier.resume()
+        self.started = True
+
+    async def resume(self, stream: str) -> None:
+        """Restore the state checkpoint, if there is a usable one: its markets need no reading
+        from the table, and the reader resumes each of its shards from its position."""
+        state = checkpoint.load(self.settings, stream, self.board)
+        if state is None:
+            return
+        for shard, position in state.positions.items():
+            lease = await self.reader.leases.get(shard)
+            ended = lease.get("checkpoint", {}).get("S")
+            if lease.get("done") and ended != position:
+                # Read to its end after the checkpoint: its last records are in no state.
+                log.warning(
+                    "state checkpoint not used: shard %s was read past it to its end; "
+                    "reading the table instead",
+                    shard,
+                )
+                self.board.clear()
+                return
+        self.reader.resume = state.positions
+        self.reader.positions = dict(state.positions)
+        self.processor.restore(state.last_alert, state.written_at)
+
+    async def save_state(self) -> None:
+        """Write the state checkpoint (the copy here, compression and the write in a thread)."""
+        if not self.started:
+            return  # never replace a good checkpoint by a state that did not start up
+        started = time.monotonic()
+        head, chunks = checkpoint.capture(
+            self.settings,
+            self.board,
+            self.reader.stream,
+            self.reader.positions,
+            self.processor.last_alert,
+            time.time(),
+        )
+        try:
+            size = await asyncio.to_thread(checkpoint.write, self.settings, head, chunks)
+        except OSError as exc:
+            log.warning("state checkpoint not written (%s)", exc)
+            return
+        self.checkpointed = time.time()
+        log.debug(
+            "state checkpoint: %d market(s), %.1f MB in %.2f s",
+            len(self.board.series),
+            size / 1e6,
+            time.monotonic() - started,
+        )
 
     async def publish(self) -> None:
         """Write the board snapshot the service reads, if anything changed."""
@@ -104,13 +159,16 @@ class Alerter:
             log.debug("heartbeat not written: %s", exc)
 
     async def _publisher(self, stop: asyncio.Event) -> None:
-        beat = 0.0
+        beat = saved = time.monotonic()
         while not await sleep_unless(stop, self.publish_every):
             touch_alive("alerter", self.settings.worker_id)
             await self.publish()
             if time.monotonic() - beat > 5:
                 await self.heartbeat()
                 beat = time.monotonic()
+            if time.monotonic() - saved > self.settings.checkpoint_interval:
+                await self.save_state()
+                saved = time.monotonic()
 
     async def main(self, stop: asyncio.Event) -> None:
         """Start up (waiting out DynamoDB if it is away), then read the stream until `stop`;
@@ -129,6 +187,7 @@ class Alerter:
         """Publish the last figures, give queued notifications a moment, then stop."""
         await self.publish()
         await self.heartbeat()
+        await self.save_state()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.notifier.idle(), grace)
         sender.cancel()

@@ -78,6 +78,11 @@ class Settings(BaseSettings):
     buffer_ticks: int = Field(default=1440, ge=60)
     # Where the fetcher keeps on disk what it fetched but has not written yet (fetcher/spool.py).
     spool_dir: Path = Field(default_factory=lambda: Path(tempfile.gettempdir()) / "tracker-spool")
+    # Where the alerter keeps its state checkpoint, so that a restart resumes in seconds
+    # instead of reading every window back from the table (alerter/checkpoint.py).
+    state_dir: Path = Field(default_factory=lambda: Path(tempfile.gettempdir()) / "tracker-state")
+    # Seconds between two state checkpoints (one is also written at every clean stop).
+    checkpoint_interval: float = Field(default=30.0, gt=0)
     # After a restart, refill from Bitfinex candles a gap of up to this many seconds (0: off).
     backfill_max_gap: int = Field(default=0, ge=0)
     log_level: str = "INFO"
@@ -123,10 +128,18 @@ class Settings(BaseSettings):
         return f"{self.table_prefix}-{name}"
 
     @property
+    def _file_stem(self) -> str:
+        return f"{self.table_prefix}-{re.sub(r'[^A-Za-z0-9_.-]', '_', self.worker_id)}"
+
+    @property
     def spool_file(self) -> Path:
         """This fetcher's spool: one per table prefix and worker."""
-        worker = re.sub(r"[^A-Za-z0-9_.-]", "_", self.worker_id)
-        return self.spool_dir / f"{self.table_prefix}-{worker}.jsonl"
+        return self.spool_dir / f"{self._file_stem}.jsonl"
+
+    @property
+    def state_file(self) -> Path:
+        """This alerter's state checkpoint: one per table prefix and worker."""
+        return self.state_dir / f"{self._file_stem}.state"
 
 
 class ConfigError(TrackerError):

@@ -94,6 +94,16 @@ class RunningStats:
         self._s2 = self._peak = math.fsum(d * d for d in deviations)
         self._changes = 0
 
+    def state(self) -> tuple[int, float, float, float, float, int]:
+        """Every field, for a checkpoint; `restored` gives back an identical accumulator."""
+        return (self._n, self._ref, self._s1, self._s2, self._peak, self._changes)
+
+    @classmethod
+    def restored(cls, state: tuple[int, float, float, float, float, int]) -> RunningStats:
+        stats = cls()
+        stats._n, stats._ref, stats._s1, stats._s2, stats._peak, stats._changes = state
+        return stats
+
     def summary(self) -> Summary:
         n = self._n
         if n == 0:

@@ -74,6 +74,20 @@ class Series:
     def last(self) -> tuple[int, float] | None:
         return (self.ticks[-1], self.values[-1]) if self.ticks else None
 
+    def state(self) -> tuple[bytes, bytes, tuple[int, float, float, float, float, int]]:
+        """Ticks, values and running sums, for a checkpoint (see `restored`)."""
+        return self.ticks.tobytes(), self.values.tobytes(), self._stats.state()
+
+    @classmethod
+    def restored(
+        cls, ticks: bytes, values: bytes, stats: tuple[int, float, float, float, float, int]
+    ) -> Series:
+        series = cls()
+        series.ticks.frombytes(ticks)
+        series.values.frombytes(values)
+        series._stats = RunningStats.restored(stats)
+        return series
+
 
 @dataclass(frozen=True, slots=True)
 class BoardRow:
@@ -139,6 +153,20 @@ class Board:
             if not len(per_metric["price"]) and not len(per_metric["volume"]):
                 del self.series[market]
                 self._latest.pop(market, None)
+
+    def latest(self, market: Market) -> Point | None:
+        return self._latest.get(market)
+
+    def clear(self) -> None:
+        self.series.clear()
+        self._latest.clear()
+        self.window_end = 0
+
+    def restore(self, market: Market, series: dict[Metric, Series], latest: Point) -> None:
+        """Put back one market as a checkpoint held it (alerter/checkpoint.py)."""
+        self.series[market] = series
+        self._latest[market] = latest
+        self.window_end = max(self.window_end, latest.t)
 
     def rows(self) -> list[BoardRow]:
         return [

@@ -16,7 +16,7 @@ import math
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from fastapi import Request, Response
 from pydantic import BaseModel
@@ -24,6 +24,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from common.db import Store
 from common.errors import StoreError, TrackerError
+from common.models import Market
 from common.snapshot import Snapshot
 from common.ticks import next_tick
 
@@ -99,18 +100,42 @@ def version(snapshot: Snapshot | None) -> str:
     return snapshot.version if snapshot else "empty"
 
 
+def per_tick(market: Market) -> Callable[[Snapshot | None], str]:
+    """What a history answer is tied to: the newest tick, and whether this market's point of
+    it is in. Boards come several times a tick while its points arrive; a market's history
+    changes only with its own new point, so it is read once a tick, not once a board. (A
+    backfill of older ticks shows at the next tick.)"""
+
+    def versioner(snapshot: Snapshot | None) -> str:
+        if snapshot is None:
+            return "empty"
+        row = snapshot.by_market().get(market)
+        return f"{snapshot.window_end}:{row.t if row else '-'}"
+
+    return versioner
+
+
+Versioner = Callable[[Snapshot | None], str]
+
+
 @dataclass
 class Entry:
     version: str
     body: bytes
     etag: str
     route: object  # the matched route, so metrics label a cache hit like the request it repeats
+    # What the answer is tied to (by default the whole board).
+    versioner: Versioner = field(default_factory=lambda: version)
 
 
 class ResponseCache:
     def __init__(self, size: int = 2048) -> None:
         self.size = size
         self.entries: OrderedDict[str, Entry] = OrderedDict()
+        # Answers being built, by URL and version: identical requests arriving meanwhile wait
+        # for the one build (one Query) instead of each starting their own.
+        self.building: dict[tuple[str, str], asyncio.Future[Entry]] = {}
+        self.builds = 0
 
     @staticmethod
     def key(scope: Scope) -> str:
@@ -129,27 +154,59 @@ class ResponseCache:
         snapshots: SnapshotCache,
         snapshot: Snapshot | None,
         build: Callable[[], Awaitable[BaseModel | bytes]],
+        versioner: Versioner = version,
     ) -> Response:
-        """The cached answer for this URL and board, built once if missing: a model, or JSON
-        already rendered where building models would cost more than the answer."""
+        """The cached answer for this URL and version (by default the board's), built once if
+        missing — once, too, for identical requests arriving while it is built: a model, or
+        JSON already rendered where building models would cost more than the answer."""
         key = self.key(request.scope)
         entry = self.entries.get(key)
-        if entry is None or entry.version != version(snapshot):
+        wanted = versioner(snapshot)
+        if entry is None or entry.version != wanted:
             try:
-                built = await build()
+                entry = await self._build(key, wanted, build, versioner, request.scope)
             except StoreError:
                 if entry is None:
                     raise  # nothing held for this question: 503
                 # DynamoDB away: the last answer to this very question, its age stated.
                 return self.answer(entry, snapshots.headers(), None)
+        if key in self.entries:
+            self.entries.move_to_end(key)
+        return self.answer(entry, snapshots.headers(), request.headers.get("if-none-match"))
+
+    async def _build(
+        self,
+        key: str,
+        wanted: str,
+        build: Callable[[], Awaitable[BaseModel | bytes]],
+        versioner: Versioner,
+        scope: Scope,
+    ) -> Entry:
+        pending = self.building.get((key, wanted))
+        if pending is not None:
+            return await asyncio.shield(pending)
+        future: asyncio.Future[Entry] = asyncio.get_running_loop().create_future()
+        self.building[(key, wanted)] = future
+        try:
+            self.builds += 1
+            built = await build()
             body = built if isinstance(built, bytes) else built.model_dump_json().encode()
             etag = '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
-            entry = Entry(version(snapshot), body, etag, request.scope.get("route"))
+            entry = Entry(wanted, body, etag, scope.get("route"), versioner)
             self.entries[key] = entry
             while len(self.entries) > self.size:
                 self.entries.popitem(last=False)
-        self.entries.move_to_end(key)
-        return self.answer(entry, snapshots.headers(), request.headers.get("if-none-match"))
+            future.set_result(entry)
+            return entry
+        except asyncio.CancelledError:
+            future.cancel()
+            raise
+        except Exception as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved here: nobody else may be waiting
+            raise
+        finally:
+            del self.building[(key, wanted)]
 
     async def lookup(self, scope: Scope, snapshots: SnapshotCache) -> Response | None:
         """A still-valid cached answer for this request, without routing or validation; None
@@ -161,7 +218,7 @@ class ResponseCache:
             current = await snapshots.get()
         except TrackerError:
             return None
-        if entry.version != version(current):
+        if entry.version != entry.versioner(current):
             return None
         scope["route"] = entry.route
         if_none_match = next(

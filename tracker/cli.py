@@ -114,7 +114,10 @@ def _parser() -> argparse.ArgumentParser:
     backfill.add_argument(
         "--rate", type=float, default=30.0, help="candle requests per minute (Bitfinex: 30)"
     )
-    command("serve", _serve, "run the HTTP API")
+    serve = command("serve", _serve, "run the HTTP API")
+    serve.add_argument(
+        "--workers", type=int, default=1, help="processes answering on the one port (default 1)"
+    )
     command("alert", _alert, "run the alerter (stream consumer)")
     up = command("up", _up, "embedded run: DynamoDB Local, tables, fetcher, service, alerter")
     up.add_argument("--demo", action="store_true", help="also run the demo exchange and use it")

@@ -12,6 +12,7 @@ from common.models import Market, Metric
 from common.snapshot import Snapshot
 from common.ticks import iso, parse_time
 from common.window import BoardRow
+from service.cache import per_tick
 from service.deps import ExchangeDep, MarketDep, ReadySnapshotDep, SnapshotDep, StateDep
 from service.errors import Invalid
 from service.schemas import History, Latest, SymbolList
@@ -127,7 +128,9 @@ async def history(
         }
         return json.dumps(answer, separators=(",", ":")).encode()
 
-    return await state.responses.respond(request, state.snapshots, snapshot, build)
+    return await state.responses.respond(
+        request, state.snapshots, snapshot, build, per_tick(market)
+    )
 
 
 def check_exchange(snapshot: Snapshot, exchange: str | None) -> None:

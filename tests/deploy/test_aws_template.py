@@ -39,6 +39,7 @@ NOT_PARAMETERS = {
     "host": "fixed: 0.0.0.0 in a container",
     "port": "fixed: 8080, the target group's port",
     "spool_dir": "the task's own /tmp volume",
+    "state_dir": "the task's own /tmp volume (a new task reads the windows from the table)",
     "worker_id": "each task's host name, distinct per replica",
 }
 

@@ -21,6 +21,7 @@ import pytest
 from common import aws
 from common.db import Store
 from common.models import Market
+from common.schema import init_db
 from demo.exchange import running
 from tests.conftest import make_settings
 from tests.e2e.conftest import TRACKER, Processes
@@ -174,3 +175,35 @@ def exchanges(base: str) -> set[str]:
 def history(base: str) -> list[Any]:
     points: list[Any] = _get(f"{base}/symbols/btcusd/history")[1]["points"]
     return points
+
+
+async def test_serve_with_workers_answers_from_each_and_stops_cleanly(
+    dynamodb_url: str, processes: Processes
+) -> None:
+    """`tracker serve --workers 2`: two processes answering on one port; SIGTERM stops both
+    and the command exits 0."""
+    settings = make_settings(dynamodb_url)
+    async with aws.dynamodb(settings) as client:
+        await init_db(client, settings)
+    port = dynamodb_local.free_port()
+    env = {
+        "AWS_ENDPOINT_URL": dynamodb_url,
+        "TRACKER_TABLE_PREFIX": settings.table_prefix,
+        "TRACKER_PORT": str(port),
+    }
+    server = processes.start("serve", [*TRACKER, "serve", "--workers", "2"], env)
+    dynamodb_local.wait_for_port(port)
+    children = Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()
+    assert len(children) == 2
+    deadline = time.monotonic() + 20
+    answers: list[int] = []
+    while len(answers) < 20:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as r:
+                answers.append(r.status)
+        except OSError:
+            assert time.monotonic() < deadline, "no answer"
+            time.sleep(0.2)
+    assert set(answers) == {200}
+    assert processes.stop("serve", 20) == 0
+    assert not any(Path(f"/proc/{child}").exists() for child in children)

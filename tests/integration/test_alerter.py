@@ -84,7 +84,9 @@ async def test_redelivered_record_makes_no_second_alert(dynamodb_url: str) -> No
                 async with running_alerter(settings) as alerter:
                     await wait_for(lambda a=alerter: a.processor.handled >= 61, 20, "handled")
                     await wait_for(lambda a=alerter: not a.notifier.queued, 20, "delivered")
-                # Forget the checkpoints so the next alerter reads the stream from its start.
+                # Forget the checkpoints (the leases' and the state's) so the next alerter
+                # reads the stream from its start.
+                settings.state_file.unlink()
                 await client.delete_item(
                     TableName=settings.table("meta"), Key={"k": {"S": "board"}, "n": {"N": "0"}}
                 )

@@ -317,3 +317,42 @@ async def test_read_only_bounded_and_cors_off_unless_configured(seeded: Any) -> 
         assert preflight.status_code == 200
         other = await http.get("/symbols", headers={"Origin": "https://evil.example"})
         assert "access-control-allow-origin" not in other.headers
+
+
+async def test_identical_history_requests_share_one_query_per_tick(seeded: Any) -> None:
+    """Forty identical history requests at once: one Query, one answer for all; new boards
+    of the same tick (the alerter publishing again) do not read it again; a new tick does."""
+    settings, points = seeded
+    async with stack(settings) as (store, alerter, http):
+        await published(alerter, len(points))
+        queries = 0
+        served = http._transport.app.state.tracker.store  # type: ignore[attr-defined]
+        query_series = served.query_series
+
+        async def counted(*args: Any, **kwargs: Any) -> Any:
+            nonlocal queries
+            queries += 1
+            return await query_series(*args, **kwargs)
+
+        served.query_series = counted
+        url = "/symbols/btcusd/history?exchange=bitfinex"
+        answers = await asyncio.gather(*(http.get(url) for _ in range(40)))
+        assert {a.status_code for a in answers} == {200}
+        assert len({a.content for a in answers}) == 1
+        assert len(answers[0].json()["points"]) == 60
+        assert queries == 1
+
+        # Another market's point of the same tick: a new board, the same tick for btcusd.
+        await store.put_points([Point(Market("bitfinex", "flatusd"), NOW, 5.5, 1.0)])
+        await published(alerter, len(points) + 1)
+        await asyncio.sleep(1.1)  # the service looks at the boards' heads once a second
+        assert (await http.get(url)).status_code == 200
+        assert queries == 1
+
+        # The next tick, btcusd's point in: read again, once.
+        await store.put_points([Point(MARKETS[0], NOW + 60, 40_000.0, 1.0)])
+        await published(alerter, len(points) + 2)
+        await asyncio.sleep(1.1)
+        latest = await asyncio.gather(*(http.get(url) for _ in range(10)))
+        assert latest[0].json()["points"][-1]["value"] == 40_000.0
+        assert queries == 2
