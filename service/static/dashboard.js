@@ -6,12 +6,17 @@ const state = {
   picked: [],           // "exchange:symbol" keys on the chart
   metric: "price",
   ranking: [],
+  total: 0,
+  page: 0,              // the rank table shows PAGE rows at a time, paged by the API
+  search: "",           // text in the rank search box: its matches replace the page
   sort: { key: "rank", dir: 1 },
   chart: null,
   timer: null,
 };
 const $ = (selector) => document.querySelector(selector);
 const key = (m) => `${m.exchange}:${m.symbol}`;
+const PAGE = 50;
+const SUGGESTIONS = 20;
 const fmt = (x) => (x == null ? "—" : Number(x).toLocaleString("en-US", { maximumSignificantDigits: 6 }));
 
 async function api(path) {
@@ -32,9 +37,26 @@ function span(start, end) {
 }
 
 // -- market picker -------------------------------------------------------------------------
+// Markets whose "exchange:symbol" holds every word typed, best first: exact, then prefix.
+function matching(text, limit) {
+  const words = text.trim().toLowerCase().split(/\s+/).filter(Boolean);
+  if (!words.length) return [];
+  const found = [];
+  for (const m of state.markets) {
+    const k = key(m);
+    if (words.every((w) => k.includes(w))) {
+      const score = (m.symbol === words[0] || k === words[0]) ? 0 : m.symbol.startsWith(words[0]) ? 1 : 2;
+      found.push([score, k, m]);
+    }
+  }
+  found.sort((a, b) => a[0] - b[0] || (a[1] < b[1] ? -1 : 1));
+  return found.slice(0, limit).map((f) => f[2]);
+}
+
+// The picker's suggestions: only the markets matching what is typed, however many there are.
 function renderOptions() {
   const list = $("#market-list");
-  list.replaceChildren(...state.markets.map((m) => {
+  list.replaceChildren(...matching($("#market-search").value, SUGGESTIONS).map((m) => {
     const option = document.createElement("option");
     option.value = key(m);
     option.label = `${m.symbol.toUpperCase()} on ${m.exchange} · ${fmt(m.price)}`;
@@ -142,7 +164,7 @@ function renderRank() {
     market.textContent = key(r);
     market.title = `Chart ${key(r)}`;
     market.addEventListener("click", () => pick(key(r)));
-    const cells = [r.rank, market, fmt(r.stdev), fmt(r.mean), r.count];
+    const cells = [r.rank ?? "—", market, fmt(r.stdev), fmt(r.mean), r.count];
     cells.forEach((value, i) => {
       const td = document.createElement("td");
       if (i >= 2) td.className = "num";
@@ -159,10 +181,32 @@ function renderRank() {
 
 async function loadRank() {
   const normalize = $("#normalize").checked;
-  const { body } = await api(`/rank?limit=1000&normalize=${normalize}`);
-  state.ranking = body.ranking;
-  $("#rank-caption").textContent = `${body.total} markets · window ${body.window_start} → ${body.window_end}`
-    + (normalize ? " · stdev ÷ mean" : "");
+  const note = normalize ? " · stdev ÷ mean" : "";
+  if (state.search) {
+    // Each match's own rank among all markets (one small cached answer per market).
+    const wanted = state.search;
+    const matches = matching(wanted, 10);
+    const rows = await Promise.all(matches.map(async (m) => {
+      const symbol = encodeURIComponent(m.symbol);
+      const { body } = await api(`/symbols/${symbol}/rank?exchange=${m.exchange}&normalize=${normalize}`);
+      return body;
+    }));
+    if (wanted !== state.search) return;  // typed on meanwhile
+    state.ranking = rows;
+    $("#rank-caption").textContent = `${rows.length ? rows.length : "No"} market(s) matching “${wanted}”${note}`;
+    $("#rank-pages").hidden = true;
+  } else {
+    const { body } = await api(`/rank?limit=${PAGE}&offset=${state.page * PAGE}&normalize=${normalize}`);
+    state.ranking = body.ranking;
+    state.total = body.total;
+    const first = body.total ? state.page * PAGE + 1 : 0;
+    const last = state.page * PAGE + body.ranking.length;
+    $("#rank-caption").textContent = `${body.total} markets · window ${body.window_start} → ${body.window_end}` + note;
+    $("#rank-range").textContent = `${first}–${last} of ${body.total}`;
+    $("#rank-prev").disabled = state.page === 0;
+    $("#rank-next").disabled = last >= body.total;
+    $("#rank-pages").hidden = body.total <= PAGE;
+  }
   renderRank();
 }
 
@@ -240,6 +284,22 @@ $("#picker").addEventListener("submit", (event) => {
   input.value = "";
   pick(key(market));
 });
+$("#market-search").addEventListener("input", () => renderOptions());
+let searching = null;
+$("#rank-search").addEventListener("input", (event) => {
+  clearTimeout(searching);
+  searching = setTimeout(() => {
+    state.search = event.target.value.trim().toLowerCase();
+    state.page = 0;
+    loadRank().catch((error) => setStatus(`Could not search: ${error.message}`));
+  }, 120);
+});
+for (const [id, step] of [["#rank-prev", -1], ["#rank-next", 1]]) {
+  $(id).addEventListener("click", () => {
+    state.page = Math.max(0, state.page + step);
+    loadRank().catch((error) => setStatus(`Could not load the page: ${error.message}`));
+  });
+}
 $("#market-search").addEventListener("change", (event) => {
   const market = state.markets.find((m) => key(m) === event.target.value);
   if (market) { event.target.value = ""; pick(key(market)); }
@@ -247,7 +307,7 @@ $("#market-search").addEventListener("change", (event) => {
 for (const radio of document.querySelectorAll('input[name="metric"]')) {
   radio.addEventListener("change", () => { state.metric = radio.value; drawChart(); });
 }
-$("#normalize").addEventListener("change", () => loadRank());
+$("#normalize").addEventListener("change", () => { state.page = 0; loadRank(); });
 for (const button of document.querySelectorAll("#rank th button")) {
   button.addEventListener("click", () => {
     const k = button.dataset.key;
