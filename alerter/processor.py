@@ -96,9 +96,27 @@ class Processor:
 
         `since`: the records come from a shard another replica read until then; a market
         loaded before that may miss what the other handled, and is loaded again."""
+
+        def stale(market: Market) -> bool:
+            loaded = self.loaded.get(market)
+            return loaded is None or (since is not None and loaded < since)
+
+        # Markets first seen in this batch are read from the table together, not one by one
+        # (a new exchange, or the first tick after a start without a checkpoint: thousands).
+        first_seen: dict[Market, int] = {}
         for change in changes:
-            loaded = self.loaded.get(change.market)
-            if loaded is None or (since is not None and loaded < since):
+            if stale(change.market):
+                first_seen[change.market] = max(change.t, first_seen.get(change.market, 0))
+        if len(first_seen) > 1:
+            semaphore = asyncio.Semaphore(16)
+
+            async def load(market: Market, t: int) -> None:
+                async with semaphore:
+                    await self._load(market, t)
+
+            await asyncio.gather(*(load(m, t) for m, t in first_seen.items()))
+        for change in changes:
+            if stale(change.market):
                 await self._load(change.market, change.t)
             if change.created is not None:
                 self.last_created = change.created

@@ -82,6 +82,7 @@ ERROR_ANSWERS: dict[str, dict[str, tuple[int, Any]]] = {
 class DemoExchange:
     pairs: int = 300
     seed: int = 1
+    cryptowatch_markets: int | None = None  # None: the real bases on five exchanges (150)
     volatility: float = 0.002
     timeout_seconds: float = 30.0
     rng: random.Random = field(init=False)
@@ -103,7 +104,7 @@ class DemoExchange:
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed)
         self.bitfinex = bitfinex_universe(self.pairs, self.rng)
-        self.cryptowatch = cryptowatch_universe(self.rng)
+        self.cryptowatch = cryptowatch_universe(self.rng, markets=self.cryptowatch_markets)
         self.origins = {symbol: walk.level for symbol, walk in self.bitfinex.items()}
 
     # -- answers ------------------------------------------------------------------------------
@@ -347,7 +348,7 @@ class DemoExchange:
             key = next((s for s in self.bitfinex if s[1:].lower() == symbol), None)
             if key is not None:
                 return key, self.bitfinex[key]
-        elif f"{exchange}:{symbol}" in self.cryptowatch:
+        if f"{exchange}:{symbol}" in self.cryptowatch:  # Cryptowatch lists bitfinex too
             return f"cw:{exchange}:{symbol}", self.cryptowatch[f"{exchange}:{symbol}"]
         raise KeyError(f"{exchange}:{symbol}")
 
@@ -582,8 +583,10 @@ async def running(
         await runner.cleanup()
 
 
-def serve(host: str, port: int, pairs: int = 300, seed: int = 1) -> None:
-    exchange = DemoExchange(pairs=pairs, seed=seed)
+def serve(
+    host: str, port: int, pairs: int = 300, seed: int = 1, cryptowatch_markets: int | None = None
+) -> None:
+    exchange = DemoExchange(pairs=pairs, seed=seed, cryptowatch_markets=cryptowatch_markets)
     log.info(
         "demo exchange: %d Bitfinex pairs, %d Cryptowatch markets on http://%s:%d",
         len(exchange.bitfinex),

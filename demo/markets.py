@@ -116,10 +116,20 @@ def bitfinex_universe(pairs: int, rng: random.Random) -> dict[str, Walk]:
     return walks
 
 
-def cryptowatch_universe(rng: random.Random, per_exchange: int = 30) -> dict[str, Walk]:
+def cryptowatch_universe(
+    rng: random.Random, per_exchange: int = 30, markets: int | None = None
+) -> dict[str, Walk]:
+    """Cryptowatch's markets: the real bases on five exchanges, or, with `markets`, that many
+    (the real bases first, then numbered tokens spread over the exchanges: a scale test)."""
     walks: dict[str, Walk] = {}
     for exchange in CRYPTOWATCH_EXCHANGES:
         for base in list(BASES)[:per_exchange]:
             pair = f"{base.lower()}usd"
             walks[f"{exchange}:{pair}"] = Walk(BASES[base], rng.uniform(10, 100_000))
+    if markets is not None:
+        walks = dict(list(walks.items())[:markets])
+        for i in range(markets - len(walks)):
+            exchange = CRYPTOWATCH_EXCHANGES[i % len(CRYPTOWATCH_EXCHANGES)]
+            level = math.exp(rng.uniform(-8, 10))
+            walks[f"{exchange}:tok{i:05d}usd"] = Walk(level, rng.uniform(10, 100_000))
     return walks

@@ -34,7 +34,7 @@ def _demo_exchange(args: argparse.Namespace) -> int:
     from demo.exchange import serve
 
     setup_logging(os.environ.get("TRACKER_LOG_LEVEL", "INFO"), "demo-exchange")
-    serve(args.host, args.port, args.pairs, args.seed)
+    serve(args.host, args.port, args.pairs, args.seed, args.cryptowatch_markets)
     return 0
 
 
@@ -126,7 +126,13 @@ def _parser() -> argparse.ArgumentParser:
     demo = command("demo-exchange", _demo_exchange, "the offline fake exchange")
     demo.add_argument("--port", type=int, default=DEMO_PORT)
     demo.add_argument("--host", default="127.0.0.1")
-    demo.add_argument("--pairs", type=int, default=300)
+    demo.add_argument("--pairs", type=int, default=300, help="Bitfinex pairs (300)")
+    demo.add_argument(
+        "--cryptowatch-markets",
+        type=int,
+        default=None,
+        help="Cryptowatch markets (default: 150 real ones; more are numbered tokens)",
+    )
     demo.add_argument("--seed", type=int, default=1)
     health = command(
         "healthcheck", _healthcheck, "exit 0 if this container's process is alive (Docker)"
