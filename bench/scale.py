@@ -218,74 +218,86 @@ async def breadth(url: str, scratch: Path, minutes: float) -> list[Row]:
             if name == "demo":
                 dynamodb_local.wait_for_port(demo_port, 60)
                 post(demo + "/control/volatility", {"volatility": 0.0005})
-        markets = [k.removeprefix("market:") for k in get_json(demo + "/markets/prices")["result"]]
-        markets = [m for m in markets if not m.startswith("index:")]
-        queryable: list[float] = []
-        on_board: list[float] = []
-        missed = 0
-        rss_peak = 0
-        latencies: list[float] = []
-        expected = 0  # spikes written, each of which must alert
-        first = (int(time.time()) // STEP + 2) * STEP  # the first whole tick after warming up
-        ticks = [first + STEP * i for i in range(int(minutes * 60 / STEP))]
-        print(
-            f"  {len(markets):,} markets; ticks from {time.strftime('%H:%M', time.gmtime(first))}"
-        )
-        for n, tick in enumerate(ticks):
-            await asyncio.sleep(max(0.0, tick - 20 - time.time()))
-            if n >= 3:  # enough points in the window for a verdict
-                for key in rng.sample(markets, 2):
-                    exchange, symbol = key.split(":")
-                    post(
-                        demo + "/control/price",
-                        {"exchange": exchange, "symbol": symbol, "factor": 4},
-                    )
-                    spiked[key] = tick
-            sample = [Market.from_key(k) for k in rng.sample(markets, SAMPLE)]
-            sample += [Market.from_key(k) for k, t in spiked.items() if t == tick]
-            await asyncio.sleep(max(0.0, tick - time.time()))
-            written: dict[Market, float] = {}
-            while len(written) < len(sample) and time.time() < tick + STEP:
-                for market in sample:
-                    if market not in written and await store.get_point(market, tick):
-                        written[market] = time.time()
-                await asyncio.sleep(0.1)
-            if len(written) < len(sample):
-                missed += 1
-                continue
-            queryable.append(max(written.values()) - tick)
-            for key, t in spiked.items():
-                if t == tick:
-                    expected += 1
-                    market = Market.from_key(key)
-                    while key not in received and time.time() < written[market] + 15:
-                        await asyncio.sleep(0.05)
-                    if key in received:
-                        latencies.append(received[key] - written[market])
-            shown = set[Market]()
-            while len(shown) < SAMPLE and time.time() < tick + STEP:
-                for market in sample[:SAMPLE]:
-                    if market not in shown:
-                        row = get_json(f"{api}/symbols/{market.symbol}?exchange={market.exchange}")
-                        if row["time"] == time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(tick)):
-                            shown.add(market)
-                await asyncio.sleep(0.2)
-            if len(shown) == SAMPLE:
-                on_board.append(time.time() - tick)
-            else:
-                late = [m.key for m in sample[:SAMPLE] if m not in shown]
-                print(f"  tick {n + 1}: not on the board within the tick: {late[:5]}")
-            rss_peak = max(rss_peak, sum(rss(p.pid) for k, p in processes.items() if k != "demo"))
-            print(
-                f"  tick {n + 1}/{len(ticks)}: queryable {queryable[-1]:.1f} s, "
-                f"on the board {on_board[-1] if len(shown) == SAMPLE else float('nan'):.1f} s, "
-                f"RSS {rss_peak / 1e6:.0f} MB",
-                flush=True,
-            )
-        for process in processes.values():
-            process.send_signal(signal.SIGTERM)
-        for process in processes.values():
-            process.wait(120)
+        try:
+            markets = [
+                k.removeprefix("market:") for k in get_json(demo + "/markets/prices")["result"]
+            ]
+            markets = [m for m in markets if not m.startswith("index:")]
+            queryable: list[float] = []
+            on_board: list[float] = []
+            missed = 0
+            rss_peak = 0
+            latencies: list[float] = []
+            expected = 0  # spikes written, each of which must alert
+            first = (int(time.time()) // STEP + 2) * STEP  # the first whole tick after warming up
+            ticks = [first + STEP * i for i in range(int(minutes * 60 / STEP))]
+            start = time.strftime("%H:%M", time.gmtime(first))
+            print(f"  {len(markets):,} markets; ticks from {start}")
+            for n, tick in enumerate(ticks):
+                await asyncio.sleep(max(0.0, tick - 20 - time.time()))
+                if n >= 3:  # enough points in the window for a verdict
+                    for key in rng.sample(markets, 2):
+                        exchange, symbol = key.split(":")
+                        post(
+                            demo + "/control/price",
+                            {"exchange": exchange, "symbol": symbol, "factor": 4},
+                        )
+                        spiked[key] = tick
+                sample = [Market.from_key(k) for k in rng.sample(markets, SAMPLE)]
+                sample += [Market.from_key(k) for k, t in spiked.items() if t == tick]
+                await asyncio.sleep(max(0.0, tick - time.time()))
+                written: dict[Market, float] = {}
+                while len(written) < len(sample) and time.time() < tick + STEP:
+                    for market in sample:
+                        if market not in written and await store.get_point(market, tick):
+                            written[market] = time.time()
+                    await asyncio.sleep(0.1)
+                if len(written) < len(sample):
+                    missed += 1
+                    continue
+                queryable.append(max(written.values()) - tick)
+                for key, t in spiked.items():
+                    if t == tick:
+                        expected += 1
+                        market = Market.from_key(key)
+                        while key not in received and time.time() < written[market] + 15:
+                            await asyncio.sleep(0.05)
+                        if key in received:
+                            latencies.append(received[key] - written[market])
+                shown = set[Market]()
+                while len(shown) < SAMPLE and time.time() < tick + STEP:
+                    for market in sample[:SAMPLE]:
+                        if market not in shown:
+                            row = get_json(
+                                f"{api}/symbols/{market.symbol}?exchange={market.exchange}"
+                            )
+                            if row["time"] == time.strftime(
+                                "%Y-%m-%dT%H:%M:%SZ", time.gmtime(tick)
+                            ):
+                                shown.add(market)
+                    await asyncio.sleep(0.2)
+                if len(shown) == SAMPLE:
+                    on_board.append(time.time() - tick)
+                else:
+                    late = [m.key for m in sample[:SAMPLE] if m not in shown]
+                    print(f"  tick {n + 1}: not on the board within the tick: {late[:5]}")
+                rss_peak = max(
+                    rss_peak, sum(rss(p.pid) for k, p in processes.items() if k != "demo")
+                )
+                print(
+                    f"  tick {n + 1}/{len(ticks)}: queryable {queryable[-1]:.1f} s, "
+                    f"on the board {on_board[-1] if len(shown) == SAMPLE else float('nan'):.1f} s, "
+                    f"RSS {rss_peak / 1e6:.0f} MB",
+                    flush=True,
+                )
+        finally:  # whatever happened, no process outlives the run
+            for process in processes.values():
+                process.send_signal(signal.SIGTERM)
+            for process in processes.values():
+                try:
+                    process.wait(60)
+                except subprocess.TimeoutExpired:
+                    process.kill()
 
     def p99(values: list[float]) -> float:
         return pct(values, 0.99) if values else float("nan")
