@@ -149,6 +149,7 @@ class Alerter:
             "markets": len(self.board.series),
             "window_end": self.board.window_end,
             "published": self.published,
+            "checkpointed": self.checkpointed,  # when the state checkpoint was last written
         }
         if created is not None:
             fields["last_record_created"] = created
