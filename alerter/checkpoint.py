@@ -44,8 +44,7 @@ class State:
 
     written_at: float
     positions: dict[str, str]
-    last_alert: dict[Market, int | None] = field(default_factory=dict)
-    markets: int = 0
+    last_alert: dict[Market, int | None] = field(default_factory=dict)  # a key per market
 
 
 def _identity(settings: Settings) -> dict[str, Any]:
@@ -126,7 +125,6 @@ def decode(data: bytes, settings: Settings, stream: str, board: Board, now: floa
     if at != len(body):
         raise ValueError("damaged: the arrays do not match the header")
     board.window_end = int(header["window_end"])
-    state.markets = len(header["markets"])
     return state
 
 
@@ -167,7 +165,7 @@ def load(settings: Settings, stream: str, board: Board) -> State | None:
         "resumed from the state checkpoint of %.0f s ago: %d market(s), %d shard position(s), "
         "%.1f MB read in %.2f s; replaying the stream from there",
         time.time() - state.written_at,
-        state.markets,
+        len(state.last_alert),
         len(state.positions),
         len(data) / 1e6,
         time.monotonic() - started,

@@ -62,24 +62,30 @@ class Processor:
         if not todo:
             return
         log.info("loading the windows of %d market(s) from the table", len(todo))
+        await self._load_all(dict.fromkeys(todo, 0), concurrency, progress=True)
+
+    async def _load_all(
+        self, first: dict[Market, int], concurrency: int, progress: bool = False
+    ) -> None:
+        """`_load` each market (at its first tick seen), `concurrency` at a time."""
         semaphore = asyncio.Semaphore(concurrency)
         done = 0
         started = time.monotonic()
 
-        async def one(market: Market) -> None:
+        async def one(market: Market, t: int) -> None:
             nonlocal done
             async with semaphore:
-                await self._load(market, 0)
+                await self._load(market, t)
             done += 1
-            if done % 100 == 0 or done == len(todo):
+            if progress and (done % 100 == 0 or done == len(first)):
                 log.info(
                     "loaded %d/%d market windows (%.1f s)",
                     done,
-                    len(todo),
+                    len(first),
                     time.monotonic() - started,
                 )
 
-        await asyncio.gather(*(one(m) for m in todo))
+        await asyncio.gather(*(one(m, t) for m, t in first.items()))
 
     async def _load(self, market: Market, t: int) -> None:
         """First sight of a market: its stored window and its last alert."""
@@ -97,27 +103,16 @@ class Processor:
         `since`: the records come from a shard another replica read until then; a market
         loaded before that may miss what the other handled, and is loaded again."""
 
-        def stale(market: Market) -> bool:
-            loaded = self.loaded.get(market)
-            return loaded is None or (since is not None and loaded < since)
-
         # Markets first seen in this batch are read from the table together, not one by one
-        # (a new exchange, or the first tick after a start without a checkpoint: thousands).
+        # (a new exchange, or the first tick after a start without a checkpoint: thousands),
+        # each at its first change's tick.
         first_seen: dict[Market, int] = {}
         for change in changes:
-            if stale(change.market):
-                first_seen[change.market] = max(change.t, first_seen.get(change.market, 0))
-        if len(first_seen) > 1:
-            semaphore = asyncio.Semaphore(16)
-
-            async def load(market: Market, t: int) -> None:
-                async with semaphore:
-                    await self._load(market, t)
-
-            await asyncio.gather(*(load(m, t) for m, t in first_seen.items()))
+            loaded = self.loaded.get(change.market)
+            if loaded is None or (since is not None and loaded < since):
+                first_seen.setdefault(change.market, change.t)
+        await self._load_all(first_seen, 16)
         for change in changes:
-            if stale(change.market):
-                await self._load(change.market, change.t)
             if change.created is not None:
                 self.last_created = change.created
             self.handled += 1

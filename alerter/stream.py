@@ -158,7 +158,7 @@ class StreamReader:
         self.positions: dict[str, str] = {}
         # ... and, after a restart from a checkpoint, where to resume each shard it names.
         self.resume: dict[str, str] = {}
-        self.stream = ""  # the stream's ARN, once known
+        self.stream = ""  # the stream's ARN, once known (the alerter's start-up finds it)
 
     async def _call(self, what: str, request: Awaitable[T]) -> T:
         async with translate(what, self.outage):
@@ -178,7 +178,7 @@ class StreamReader:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Read until `stop`; StoreMisconfigured (no table, no stream, no access) ends it."""
-        arn = await until_answered(self.store.stream_arn, stop)
+        arn = self.stream or await until_answered(self.store.stream_arn, stop)
         if arn is None:
             return
         self.stream = arn

@@ -100,7 +100,10 @@ def version(snapshot: Snapshot | None) -> str:
     return snapshot.version if snapshot else "empty"
 
 
-def per_tick(market: Market) -> Callable[[Snapshot | None], str]:
+Versioner = Callable[[Snapshot | None], str]
+
+
+def per_tick(market: Market) -> Versioner:
     """What a history answer is tied to: the newest tick, and whether this market's point of
     it is in. Boards come several times a tick while its points arrive; a market's history
     changes only with its own new point, so it is read once a tick, not once a board. (A
@@ -113,9 +116,6 @@ def per_tick(market: Market) -> Callable[[Snapshot | None], str]:
         return f"{snapshot.window_end}:{row.t if row else '-'}"
 
     return versioner
-
-
-Versioner = Callable[[Snapshot | None], str]
 
 
 @dataclass
@@ -135,7 +135,6 @@ class ResponseCache:
         # Answers being built, by URL and version: identical requests arriving meanwhile wait
         # for the one build (one Query) instead of each starting their own.
         self.building: dict[tuple[str, str], asyncio.Future[Entry]] = {}
-        self.builds = 0
 
     @staticmethod
     def key(scope: Scope) -> str:
@@ -188,7 +187,6 @@ class ResponseCache:
         future: asyncio.Future[Entry] = asyncio.get_running_loop().create_future()
         self.building[(key, wanted)] = future
         try:
-            self.builds += 1
             built = await build()
             body = built if isinstance(built, bytes) else built.model_dump_json().encode()
             etag = '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'

@@ -60,7 +60,7 @@ def test_a_checkpoint_restores_the_board_bit_for_bit(tmp_path: Path) -> None:
     state = checkpoint.decode(config.state_file.read_bytes(), config, STREAM, restored, 1010.0)
     assert state.positions == positions
     assert state.last_alert == last_alert
-    assert state.written_at == 1000.0 and state.markets == len(markets)
+    assert state.written_at == 1000.0 and len(state.last_alert) == len(markets)
     assert restored.window_end == board.window_end
     assert restored.rows() == board.rows()  # figures, latest points: identical floats
     # And the restored board goes on exactly as the original does.
