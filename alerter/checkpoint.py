@@ -5,11 +5,12 @@ per market, about a minute for 1,000 markets × 1,440 points). With it, the rest
 file, then replays the stream from the positions the file names: every record after them is
 applied again, which is harmless (a point is upserted by its tick, an alert is recorded once).
 
-The file holds, for each market, its series (ticks, values and the running sums, so figures are
-bit-identical), its latest point and its last alert; and, for each shard, the sequence number of
-the last record whose effect it contains. It is written every `TRACKER_CHECKPOINT_INTERVAL`
-seconds and at a clean stop, atomically (a temporary file renamed), so a kill -9 leaves the
-previous one whole.
+The file holds, for each market, its series (the held ticks and values and the exact sums, so
+figures are bit-identical), its sealed ticks off the grid and those still to be taken out, when
+it was read from the table, its latest point and its last alert; the markets to read again;
+and, for each shard, the sequence number of the last record whose effect it contains.
+It is written every `TRACKER_CHECKPOINT_INTERVAL` seconds and at a clean stop, atomically (a
+temporary file renamed), so a kill -9 leaves the previous one whole.
 
 It is used only when it is this replica's (`TRACKER_WORKER_ID`), for the same tables and
 windows, and young enough that the stream still holds every record after its positions
@@ -34,7 +35,7 @@ from common.window import Board, Series
 
 log = logging.getLogger(__name__)
 
-MAGIC = b"tracker-alerter-state 1\n"
+MAGIC = b"tracker-alerter-state 2\n"
 MAX_AGE = 12 * 3600.0  # older, the stream may have dropped records after its positions
 
 
@@ -45,6 +46,7 @@ class State:
     written_at: float
     positions: dict[str, str]
     last_alert: dict[Market, int | None] = field(default_factory=dict)  # a key per market
+    loaded: dict[Market, float] = field(default_factory=dict)  # when read from the table
 
 
 def _identity(settings: Settings) -> dict[str, Any]:
@@ -53,6 +55,7 @@ def _identity(settings: Settings) -> dict[str, Any]:
         "owner": settings.worker_id,
         "rank_window": settings.rank_window,
         "alert_window": settings.alert_window,
+        "fetch_interval": settings.fetch_interval,  # the grid of sealed ticks
     }
 
 
@@ -62,6 +65,7 @@ def capture(
     stream: str,
     positions: dict[str, str],
     last_alert: dict[Market, int | None],
+    loaded: dict[Market, float],
     now: float,
 ) -> tuple[bytes, list[bytes]]:
     """The checkpoint's header and arrays, copied from the live state (cheap: no compression,
@@ -74,15 +78,17 @@ def capture(
             continue  # still being loaded: the next start loads it again
         entry: list[Any] = [market.key, latest.t, latest.price, latest.volume]
         entry.append(last_alert.get(market))
+        entry += [loaded.get(market, 0.0), board.odd.get(market, []), board.pending.get(market, [])]
         for metric in METRICS:
-            ticks, values, stats = per_metric[metric].state()
-            entry += [len(ticks), len(values), list(stats)]
+            ticks, values, sums = per_metric[metric].state()
+            entry += [len(ticks), len(values), list(sums)]
             chunks += [ticks, values]
         markets.append(entry)
     header = _identity(settings) | {
         "stream": stream,
         "written_at": now,
         "window_end": board.window_end,
+        "stale": [m.key for m in board.stale | board.watching],  # re-read (or being re-read)
         "positions": dict(positions),
         "markets": markets,
     }
@@ -111,20 +117,26 @@ def decode(data: bytes, settings: Settings, stream: str, board: Board, now: floa
     state = State(float(header["written_at"]), dict(header["positions"]))
     at = 0
     for entry in header["markets"]:
-        key, t, price, volume, last = entry[:5]
+        key, t, price, volume, last, loaded, odd, pending = entry[:8]
         market = Market.from_key(key)
         per_metric: dict[Metric, Series] = {}
         for i, metric in enumerate(METRICS):
-            n_ticks, n_values, stats = entry[5 + 3 * i : 8 + 3 * i]
+            n_ticks, n_values, sums = entry[8 + 3 * i : 11 + 3 * i]
             ticks = bytes(body[at : at + n_ticks])
             values = bytes(body[at + n_ticks : at + n_ticks + n_values])
             at += n_ticks + n_values
-            per_metric[metric] = Series.restored(ticks, values, tuple(stats))
+            per_metric[metric] = Series.restored(ticks, values, sums)
         board.restore(market, per_metric, Point(market, int(t), price, volume))
+        if odd:
+            board.odd[market] = [int(x) for x in odd]
+        if pending:
+            board.pending[market] = [int(x) for x in pending]
         state.last_alert[market] = last
+        state.loaded[market] = float(loaded)
     if at != len(body):
         raise ValueError("damaged: the arrays do not match the header")
     board.window_end = int(header["window_end"])
+    board.stale.update(Market.from_key(k) for k in header["stale"])
     return state
 
 

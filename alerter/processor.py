@@ -5,6 +5,12 @@ the one place that sees every write, whatever wrote it: the fetcher, a backfill,
 restart. A market is loaded from the table the first time it is seen, so the windows after a
 restart are exactly the stored points, never an estimate. Without a board (a Lambda), the
 alert window is read from the table for each point instead.
+
+The board holds the values of the alert window only; `settle` does its table work before
+figures are published: it reads back the sealed points that left the rank window, and re-reads
+markets a change to a sealed point made stale. A record created before its market was last
+read from the table is already in what was read: for a sealed point it changes nothing (that
+is what keeps a replay of hours of records from re-reading every market).
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 from alerter.notify import Notifier
 from alerter.records import Change
@@ -21,10 +28,24 @@ from common.db import Store
 from common.errors import AlreadyDone
 from common.models import Alert, Market, Point
 from common.settings import Settings
-from common.window import Board
+from common.window import Board, Series
 
 log = logging.getLogger(__name__)
 FAR_FUTURE = 2**40
+# ApproximateCreationDateTime is rounded down: to the second on AWS, to the minute on DynamoDB
+# Local (seen: 07:41:00 for a write at 07:41:56). A record created this close before a table
+# read may not be in it, so it is applied (a sealed point: read again) rather than skipped.
+CREATED_SLACK = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class Behind:
+    """One market's prices with lo <= t < hi, read from the table for alert windows that lie
+    behind the board's held values."""
+
+    lo: int
+    hi: int
+    prices: Series
 
 
 class Processor:
@@ -44,25 +65,30 @@ class Processor:
         # When each market's window was read from the table (the board is exact from then on
         # for every record this replica handles).
         self.loaded: dict[Market, float] = {}
+        self.behind: dict[Market, Behind] = {}  # alert windows read for points behind the board
+        self.taken_out = 0  # sealed points read back as they left the window
+        self.reread = 0  # stale markets read again
         self.last_alert: dict[Market, int | None] = {}
         self.dirty = False
         self.handled = 0
         self.alerts = 0
         self.last_created: float | None = None
 
-    def restore(self, last_alert: dict[Market, int | None], at: float) -> None:
-        """Markets restored from a state checkpoint written at `at`: loaded as of then."""
+    def restore(self, last_alert: dict[Market, int | None], loaded: dict[Market, float]) -> None:
+        """Markets restored from a state checkpoint, each read from the table at `loaded`."""
         self.last_alert.update(last_alert)
-        self.loaded.update(dict.fromkeys(last_alert, at))
+        self.loaded.update(loaded)
         self.dirty = True
 
-    async def preload(self, markets: Iterable[Market], concurrency: int = 8) -> None:
-        """Load the windows of known markets before serving figures (progress logged)."""
+    async def preload(self, markets: Iterable[Market], t: int, concurrency: int = 8) -> None:
+        """Load the windows of known markets before serving figures (progress logged); `t`:
+        the newest tick known (the last board's), so only the window is read, not the
+        whole retention."""
         todo = [m for m in markets if m not in self.loaded]
         if not todo:
             return
         log.info("loading the windows of %d market(s) from the table", len(todo))
-        await self._load_all(dict.fromkeys(todo, 0), concurrency, progress=True)
+        await self._load_all(dict.fromkeys(todo, t), concurrency, progress=True)
 
     async def _load_all(
         self, first: dict[Market, int], concurrency: int, progress: bool = False
@@ -93,9 +119,58 @@ class Processor:
         if self.board is not None:
             end = max(self.board.window_end, t)
             start = min(end - self.settings.rank_window, t - self.settings.alert_window - 1)
-            self.board.load(await self.store.query_points(market, start, FAR_FUTURE))
+            await self._read(market, start)
         self.last_alert[market] = await self.store.last_alert_time(market)
         self.loaded[market] = started
+
+    async def _read(self, market: Market, start: float) -> None:
+        """Install a market's stored points after `start`; if a record changed it meanwhile
+        (another shard's batch), merge them instead and read it again at the next settle."""
+        assert self.board is not None
+        board = self.board
+        board.watching.add(market)
+        try:
+            points = await self.store.query_points(market, start, FAR_FUTURE, consistent=True)
+        finally:
+            board.watching.discard(market)
+        if market in board.touched:
+            board.touched.discard(market)
+            board.merge(points)
+            board.stale.add(market)
+        else:
+            board.replace(market, points)
+
+    async def settle(self, concurrency: int = 16) -> None:
+        """The board's table work: re-read stale markets, take out sealed points that left the
+        window. Runs beside `handle` (the publisher calls it): a read-back commutes with the
+        records applied meanwhile, and a re-read that a record overtook is done again."""
+        board = self.board
+        if board is None:
+            return
+        if self.behind:
+            line = board.seal_line()
+            self.behind = {m: span for m, span in self.behind.items() if span.hi > line}
+        if board.stale:
+            stale = list(board.stale)
+            semaphore = asyncio.Semaphore(concurrency)
+
+            async def reread(market: Market) -> None:
+                async with semaphore:  # stale until read: a failed read is done again
+                    started = time.time()
+                    await self._read(market, board.horizon())
+                    self.loaded[market] = started
+
+            await asyncio.gather(*(reread(m) for m in stale))
+            self.reread += len(stale)
+            log.info("read %d market window(s) again: a sealed point changed", len(stale))
+            self.dirty = True
+        if board.pending:
+            asked = {market: list(ticks) for market, ticks in board.pending.items()}
+            found = await self.store.get_points(
+                [(market, t) for market, ticks in asked.items() for t in ticks]
+            )
+            self.taken_out += board.take_out(asked, found)
+            self.dirty = True
 
     async def handle(self, changes: Sequence[Change], since: float | None = None) -> None:
         """Apply changes in stream order; alerts are recorded before this returns.
@@ -116,22 +191,51 @@ class Processor:
             if change.created is not None:
                 self.last_created = change.created
             self.handled += 1
-            if change.point is None:
-                if self.board is not None:
+            if self.board is not None and not self._known(change):
+                if change.point is None:
                     self.board.remove(change.market, change.t)
                     self.dirty = True
-                continue
-            if self.board is not None and self.board.apply(change.point):
-                self.dirty = True
-            await self._judge(change.point)
+                elif self.board.apply(change.point):
+                    self.dirty = True
+            if self.behind:
+                self._follow(change)
+            if change.point is not None:
+                await self._judge(change.point)
+
+    def _known(self, change: Change) -> bool:
+        """A change to a sealed point that the market's last table read already showed."""
+        assert self.board is not None
+        if change.created is None or change.t > self.board.seal_line():
+            return False
+        return change.created < self.loaded.get(change.market, 0.0) - CREATED_SLACK
 
     async def _window(self, point: Point) -> list[float]:
         lo, hi = point.t - self.rule.window, point.t
-        if self.board is not None and lo > self.board.horizon():
+        if self.board is None:  # no memory: ask the table for lo <= t < hi
+            return [p.price for p in await self.store.query_points(point.market, lo - 1, hi - 1)]
+        if lo > self.board.seal_line():
+            self.behind.pop(point.market, None)
             series = self.board.series.get(point.market)
             return series["price"].between(lo, hi) if series else []
-        # Not covered by memory (or no memory at all): ask the table for lo <= t < hi.
-        return [p.price for p in await self.store.query_points(point.market, lo - 1, hi - 1)]
+        # Behind the held values (a replay that catches up, a backfill): read this window and
+        # the next one's worth, which the market's following points will want.
+        span = self.behind.get(point.market)
+        if span is None or not span.lo <= lo < hi <= span.hi:
+            end = lo + 2 * self.rule.window
+            points = await self.store.query_points(point.market, lo - 1, end - 1)
+            span = Behind(lo, end, Series.of(((p.t, p.price) for p in points), lo - 1))
+            self.behind[point.market] = span
+        return span.prices.between(lo, hi)
+
+    def _follow(self, change: Change) -> None:
+        """Keep a market's window read for a replay in step with the records applied after."""
+        span = self.behind.get(change.market)
+        if span is None or not span.lo <= change.t < span.hi:
+            return
+        if change.point is None:
+            span.prices.delete(change.t)
+        else:
+            span.prices.upsert(change.t, change.point.price)
 
     async def _judge(self, point: Point) -> None:
         window = await self._window(point)

@@ -37,7 +37,9 @@ class Alerter:
         self.settings = settings
         self.store = store
         self.notifier = Notifier(store, settings.notify_urls)
-        self.board = Board(settings.rank_window)
+        self.board = Board.holding_alert_window(
+            settings.rank_window, settings.alert_window, settings.fetch_interval
+        )
         self.processor = Processor(settings, store, self.notifier, self.board)
         self.reader = StreamReader(store, streams, settings.worker_id, self.processor.handle)
         self.publish_every = publish_every
@@ -63,7 +65,7 @@ class Alerter:
         previous = await self.store.get_snapshot()
         if previous is not None:
             # Markets on the last board that the checkpoint did not restore: from the table.
-            await self.processor.preload(row.market for row in previous.rows)
+            await self.processor.preload((r.market for r in previous.rows), previous.window_end)
             self.processor.dirty = True  # publish the rebuilt figures, not the old ones
         await self.notifier.resume()
         self.started = True
@@ -88,7 +90,7 @@ class Alerter:
                 return
         self.reader.resume = state.positions
         self.reader.positions = dict(state.positions)
-        self.processor.restore(state.last_alert, state.written_at)
+        self.processor.restore(state.last_alert, state.loaded)
 
     async def save_state(self) -> None:
         """Write the state checkpoint (the copy here, compression and the write in a thread)."""
@@ -101,6 +103,7 @@ class Alerter:
             self.reader.stream,
             self.reader.positions,
             self.processor.last_alert,
+            self.processor.loaded,
             time.time(),
         )
         try:
@@ -117,8 +120,16 @@ class Alerter:
         )
 
     async def publish(self) -> None:
-        """Write the board snapshot the service reads, if anything changed."""
-        if not self.processor.dirty:
+        """Write the board snapshot the service reads, if anything changed, once the board's
+        table work is done (its figures are then those of the stored points)."""
+        try:
+            await self.processor.settle()
+        except StoreUnavailable:
+            return  # the store's Outage says so, once per outage
+        except StoreError as exc:
+            log.warning("board not settled (%s); retrying", exc)
+            return
+        if not self.processor.dirty or not self.board.settled:
             return
         self.processor.dirty = False
         snapshot = Snapshot(
@@ -147,6 +158,8 @@ class Alerter:
             "notifications_failed": self.notifier.failed,
             "shards": len(self.reader.readers),
             "markets": len(self.board.series),
+            "taken_out": self.processor.taken_out,  # sealed points read back leaving the window
+            "reread": self.processor.reread,  # markets read again: a sealed point changed
             "window_end": self.board.window_end,
             "published": self.published,
             "checkpointed": self.checkpointed,  # when the state checkpoint was last written

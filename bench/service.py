@@ -116,7 +116,7 @@ async def service(settings: Settings) -> list[Row]:
         markets = await seed(settings, store)
         alerter = Alerter(settings, store, streams)
         started = time.perf_counter()
-        await alerter.processor.preload(markets)
+        await alerter.processor.preload(markets, 0)  # 0: the whole table (seeds are reused)
         alerter.processor.dirty = True
         await alerter.publish()
         rows.append(

@@ -49,6 +49,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 BATCH = 25  # BatchWriteItem's limit
+BATCH_GET = 100  # BatchGetItem's
 WRITE_CONCURRENCY = 16
 _UNREACHABLE = (EndpointConnectionError, ConnectTimeoutError, ReadTimeoutError, BotoConnectionError)
 _THROTTLED = {
@@ -250,16 +251,70 @@ class Store:
             },
         }
 
-    async def query_points(self, market: Market, start: float, end: float) -> list[Point]:
-        """Points with start < t <= end, oldest first, every page read."""
+    async def query_points(
+        self, market: Market, start: float, end: float, consistent: bool = False
+    ) -> list[Point]:
+        """Points with start < t <= end, oldest first, every page read (`consistent`: every
+        write acknowledged before the Query is in it)."""
         lo, hi = tick_range(start, end)
         if lo > hi:
             return []
+        request = self._range(market, lo, hi)
+        if consistent:
+            request["ConsistentRead"] = True
         return [
-            point_from_item(i)
-            async for page in self._pages("Query points", self._range(market, lo, hi))
-            for i in page
+            point_from_item(i) async for page in self._pages("Query points", request) for i in page
         ]
+
+    async def get_points(
+        self, keys: Sequence[tuple[Market, int]]
+    ) -> dict[tuple[Market, int], Point]:
+        """The stored points of these keys (absent ones are not in the answer): BatchGetItem,
+        100 keys a call, a few calls at a time, unprocessed keys asked again. Strongly
+        consistent: an eventual read may miss an overwrite whose record was handled already,
+        and nothing would come to correct it."""
+        semaphore = asyncio.Semaphore(WRITE_CONCURRENCY)
+        found: dict[tuple[Market, int], Point] = {}
+
+        async def read(chunk: Sequence[tuple[Market, int]]) -> None:
+            pending: dict[str, Any] = {
+                self.points_table: {
+                    "Keys": [point_key(m, t) for m, t in chunk],
+                    "ConsistentRead": True,
+                }
+            }
+
+            async def attempt() -> None:
+                nonlocal pending
+                try:
+                    async with translate("BatchGetItem", self.outage):
+                        response = await self.client.batch_get_item(RequestItems=pending)
+                except StoreUnavailable as exc:
+                    if exc.code in _THROTTLED:
+                        raise Retry("throttled") from exc
+                    raise
+                for item in response["Responses"].get(self.points_table, []):
+                    point = point_from_item(item)
+                    found[(point.market, point.t)] = point
+                pending = dict(response.get("UnprocessedKeys") or {})
+                if pending:
+                    raise Retry(f"{len(pending[self.points_table]['Keys'])} unprocessed key(s)")
+
+            async with semaphore:
+                try:
+                    await retry(
+                        attempt, "BatchGetItem", backoff=Backoff(base=0.05, cap=2), attempts=10
+                    )
+                except GaveUp as exc:
+                    raise StoreUnavailable(str(exc), "UnprocessedKeys") from exc
+
+        try:
+            async with asyncio.TaskGroup() as group:
+                for i in range(0, len(keys), BATCH_GET):
+                    group.create_task(read(keys[i : i + BATCH_GET]))
+        except ExceptionGroup as failed:
+            raise failed.exceptions[0] from None
+        return found
 
     async def query_series(
         self, market: Market, start: float, end: float, metric: Metric

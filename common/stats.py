@@ -1,9 +1,8 @@
-"""Window statistics: pure functions plus a running accumulator, all float-cancellation aware.
+"""Window statistics: pure functions plus exact running sums.
 
-Prices span nine orders of magnitude (JPY pairs near 1.6e7, meme coins near 1e-8), so a naive
-sum of squares loses every digit of the variance. Sums are kept of values *shifted* by a
-reference close to the mean, and re-centred exactly (two passes, `math.fsum`) often enough
-that the drift of the mean away from the reference never matters.
+Prices span nine orders of magnitude (JPY pairs near 1.6e7, meme coins near 1e-8), so a float
+sum of squares loses every digit of the variance. The reference (`summarize`) takes two passes
+with `math.fsum`; the running sums (`ExactSums`) are exact integers, so they never drift.
 """
 
 from __future__ import annotations
@@ -37,82 +36,76 @@ def summarize(values: Sequence[float]) -> Summary:
     return Summary(n, mean, math.sqrt(max(ss, 0.0) / (n - 1)))
 
 
-# Every add or remove rounds off up to ε times the largest sum of squares held since the last
-# re-centring (the peak), so after up to 1,440 changes the spread is only good to about
-# 3e-13 · peak. Below this ratio of spread to peak the sums are rebuilt exactly.
-ILL_CONDITIONED = 1e-5
+class ExactSums:
+    """Count, sum and sum of squares of a multiset of floats, kept exactly: values enter and
+    leave in any order, for ever, and the figures never drift (so they never need the values
+    back to be re-centred, which is what lets a window forget its old points).
 
+    A finite float is an integer over a power of two (`as_integer_ratio`), so the sums are
+    integers over one common power of two, 2**shift, the largest any value has needed. Prices
+    span nine orders of magnitude (JPY pairs near 1.6e7, meme coins near 1e-8): the integers
+    just grow a few words, and `summary` rounds once, at the end.
+    """
 
-class RunningStats:
-    """Count, mean and sample stdev of a multiset that values enter and leave one at a time."""
-
-    __slots__ = ("_changes", "_n", "_peak", "_ref", "_s1", "_s2")
+    __slots__ = ("n", "s1", "s2", "shift")
 
     def __init__(self) -> None:
-        self._n = 0
-        self._ref = 0.0
-        self._s1 = 0.0
-        self._s2 = 0.0
-        self._peak = 0.0  # the largest _s2 since the last re-centring
-        self._changes = 0
-
-    def add(self, value: float) -> None:
-        if self._n == 0:
-            self._ref, self._s1, self._s2, self._peak = value, 0.0, 0.0, 0.0
-        d = value - self._ref
-        self._n += 1
-        self._s1 += d
-        self._s2 += d * d
-        self._peak = max(self._peak, self._s2)
-        self._changes += 1
-
-    def remove(self, value: float) -> None:
-        d = value - self._ref
-        self._n -= 1
-        self._s1 -= d
-        self._s2 -= d * d
-        self._changes += 1
-        if self._n == 0:
-            self._s1 = self._s2 = 0.0
-
-    def needs_recentre(self) -> bool:
-        """True once enough values have passed that rounding could have accumulated, or when
-        the sums are ill-conditioned: values far from the reference but close to each other
-        (a market that jumped, then went flat) make `s2 - s1²/n` cancel away its digits."""
-        if self._changes >= max(64, self._n):
-            return True
-        spread = self._s2 - self._s1 * self._s1 / self._n if self._n else 0.0
-        return self._peak > 0 and spread <= self._peak * ILL_CONDITIONED
-
-    def recentre(self, values: Sequence[float]) -> None:
-        """Rebuild the sums exactly from the values the accumulator holds now."""
-        summary = summarize(values)
-        self._n = summary.count
-        self._ref = summary.mean if summary.mean is not None else 0.0
-        deviations = [v - self._ref for v in values]
-        self._s1 = math.fsum(deviations)
-        self._s2 = self._peak = math.fsum(d * d for d in deviations)
-        self._changes = 0
-
-    def state(self) -> tuple[int, float, float, float, float, int]:
-        """Every field, for a checkpoint; `restored` gives back an identical accumulator."""
-        return (self._n, self._ref, self._s1, self._s2, self._peak, self._changes)
+        self.n = 0
+        self.s1 = 0  # Σ x · 2**shift
+        self.s2 = 0  # Σ x² · 4**shift
+        self.shift = 0
 
     @classmethod
-    def restored(cls, state: tuple[int, float, float, float, float, int]) -> RunningStats:
-        stats = cls()
-        stats._n, stats._ref, stats._s1, stats._s2, stats._peak, stats._changes = state
-        return stats
+    def of(cls, values: Iterable[float]) -> ExactSums:
+        sums = cls()
+        for value in values:
+            sums.add(value)
+        return sums
+
+    def _scaled(self, value: float) -> int:
+        numerator, denominator = value.as_integer_ratio()
+        bits = denominator.bit_length() - 1
+        if bits > self.shift:
+            grow = bits - self.shift
+            self.s1 <<= grow
+            self.s2 <<= 2 * grow
+            self.shift = bits
+        return numerator << (self.shift - bits)
+
+    def add(self, value: float) -> None:
+        x = self._scaled(value)
+        self.n += 1
+        self.s1 += x
+        self.s2 += x * x
+
+    def remove(self, value: float) -> None:
+        x = self._scaled(value)
+        self.n -= 1
+        self.s1 -= x
+        self.s2 -= x * x
+        if self.n == 0:
+            self.s1 = self.s2 = self.shift = 0  # a window that empties starts afresh
+
+    def state(self) -> tuple[int, int, int, int]:
+        """Every field, for a checkpoint; `restored` gives back identical sums."""
+        return (self.n, self.s1, self.s2, self.shift)
+
+    @classmethod
+    def restored(cls, state: Sequence[int]) -> ExactSums:
+        sums = cls()
+        sums.n, sums.s1, sums.s2, sums.shift = (int(x) for x in state)
+        return sums
 
     def summary(self) -> Summary:
-        n = self._n
-        if n == 0:
+        """Mean and sample stdev, each rounded once (int / int divides exactly, then rounds)."""
+        n = self.n
+        if n <= 0:
             return Summary(0, None, None)
-        mean = self._ref + self._s1 / n
+        mean = self.s1 / (n << self.shift)
         if n < 2:
             return Summary(n, mean, None)
-        ss = self._s2 - self._s1 * self._s1 / n
-        return Summary(n, mean, math.sqrt(max(ss, 0.0) / (n - 1)))
+        spread = n * self.s2 - self.s1 * self.s1  # n² · variance · (n−1)/n, exactly; ≥ 0
+        return Summary(n, mean, math.sqrt(spread / ((n * (n - 1)) << (2 * self.shift))))
 
 
 # Scores this close (relative) are one score: two markets with the same points must tie even

@@ -137,6 +137,7 @@ async def test_each_role_grants_exactly_the_calls_its_component_makes(
             "TRACKER_TABLE_PREFIX": prefix,
             "TRACKER_FETCH_INTERVAL": "1",
             "TRACKER_ALERT_WINDOW": "10",
+            "TRACKER_RANK_WINDOW": "30",  # sealed points leave the window: read back
             "TRACKER_ALERT_COOLDOWN": "600",
             "TRACKER_BITFINEX_URL": demo,
             "TRACKER_BACKFILL_MAX_GAP": "600",

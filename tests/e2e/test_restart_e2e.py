@@ -1,13 +1,16 @@
 """An alerter restart resumes from its state checkpoint and replays the stream from there, with
 real processes on DynamoDB Local: after a SIGKILL that came after the checkpoint (so every record
 since is delivered a second time, overwrites among them), its figures equal a rebuild from the
-table; a restart with no checkpoint reads the table and gets the same figures, slower."""
+table; a restart with no checkpoint reads the table and gets the same figures, slower. The
+alerter holds only the alert window's values: older points are in exact sums, read back as they
+leave the rank window, and re-read when one of them is overwritten."""
 
 from __future__ import annotations
 
 import asyncio
 import math
 import random
+import re
 import time
 from pathlib import Path
 
@@ -101,15 +104,21 @@ async def test_restart_resumes_from_the_checkpoint_and_equals_a_rebuild(
 
         resumed = await restart("second", ticks[-1])
         assert "resumed from the state checkpoint" in processes.log("second")
-        # Writes after the checkpoint: a new tick, and overwrites of older ticks.
-        newest = ticks[-1] + STEP
+        # Writes after the checkpoint: a tick 45 minutes on, so the oldest ticks leave the
+        # window (sealed points, read back to come out of the sums), and overwrites of older
+        # ticks (all of them sealed by then: those 40 markets are read again).
+        newest = ticks[-1] + 2700
         later = [Point(m, newest, price(), 1.0) for m in MARKETS]
         later += [Point(m, rng.choice(ticks[-50:]), price(), None) for m in MARKETS[:20]]
+        later += [Point(m, rng.choice(ticks[10:30]), price(), 2.0) for m in MARKETS[20:40]]
         await store.put_points(later)
         await wait_for(lambda: fresh(newest), 60, "the later writes handled")
         await asyncio.to_thread(processes.kill, "second")  # after them: no new checkpoint
 
+        again = re.findall(r"read (\d+) market window\(s\) again", processes.log("second"))
+        assert sum(map(int, again)) >= 40, again
         replayed = await restart("third", newest)
+        print(processes.log("third"))
         log = processes.log("third")
         assert "resumed from the state checkpoint" in log
         assert "the state checkpoint's position" in log  # the shard replayed from there

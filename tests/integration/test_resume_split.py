@@ -107,7 +107,8 @@ async def test_a_checkpoint_in_the_parent_replays_the_parent_then_the_child(
         board = Board(settings.rank_window)
         board.load(points[:10])  # the state the checkpoint holds
         processor = Processor(settings, store, Notifier(store, []), board)
-        processor.restore(dict.fromkeys({p.market for p in points[:10]}), 0.0)
+        restored = {p.market for p in points[:10]}
+        processor.restore(dict.fromkeys(restored), dict.fromkeys(restored, 0.0))
         stream = SplitStream(parent, child)
         reader = StreamReader(store, cast(Any, stream), settings.worker_id, processor.handle)
         reader.resume = {"shardId-parent": position}

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from common.models import Market, Point
-from common.stats import RunningStats, competition_rank, summarize
+from common.stats import ExactSums, competition_rank, summarize
 from common.window import Board, Series
 
 # Prices at every scale a real feed shows: JPY pairs near 1.6e7, meme coins near 1e-8.
@@ -34,33 +34,43 @@ def test_summarize_matches_statistics(level: float, moves: list[float]) -> None:
 
 
 @given(scale, noise, st.integers(0, 10_000))
-def test_running_stats_track_a_sliding_window(level: float, moves: list[float], seed: int) -> None:
-    """Values entering and leaving keep the running stdev equal to a recomputation."""
+def test_exact_sums_track_a_sliding_window(level: float, moves: list[float], seed: int) -> None:
+    """Values entering and leaving, for ever, keep the figures equal to `statistics` (which is
+    exact over the floats), at every price scale: the sums are exact, so nothing drifts."""
     values = [level * (1 + m) for m in moves]
-    running = RunningStats()
+    sums = ExactSums()
     window: list[float] = []
-    for i, v in enumerate(values):
-        running.add(v)
+    for i, v in enumerate(values * 3):
+        sums.add(v)
         window.append(v)
         if (i + seed) % 3 == 0 and len(window) > 2:
-            running.remove(window.pop(0))
-        if running.needs_recentre():
-            running.recentre(window)
-    s = running.summary()
+            sums.remove(window.pop(0))
+    s = sums.summary()
     assert s.count == len(window)
     assert s.mean is not None and close(s.mean, statistics.fmean(window))
     if len(window) >= 2:
         assert s.stdev is not None
-        assert math.isclose(s.stdev, statistics.stdev(window), rel_tol=1e-7, abs_tol=level * 1e-12)
+        assert math.isclose(s.stdev, statistics.stdev(window), rel_tol=1e-12, abs_tol=0.0)
+
+
+@given(
+    st.lists(st.floats(0, 1e12, allow_subnormal=False) | st.sampled_from([0.0, 1e-8]), max_size=40)
+)
+def test_exact_sums_equal_a_rebuild_whatever_left(values: list[float]) -> None:
+    """Adding everything then removing a prefix gives the sums of the rest, bit for bit."""
+    sums = ExactSums.of(values)
+    for v in values[: len(values) // 2]:
+        sums.remove(v)
+    rest = ExactSums.of(values[len(values) // 2 :])
+    assert sums.summary() == rest.summary()
 
 
 def test_jpy_scale_prices_keep_their_variance() -> None:
-    """A naive sum of squares loses a 1-yen stdev at 1.6e7; the shifted sums do not."""
+    """A naive sum of squares loses a 1-yen stdev at 1.6e7; exact sums do not."""
     values = [16_000_000.0 + (i % 3) for i in range(1440)]
-    running = RunningStats()
-    for v in values:
-        running.add(v)
-    assert running.summary().stdev == pytest.approx(statistics.stdev(values), rel=1e-9)
+    assert ExactSums.of(values).summary().stdev == pytest.approx(
+        statistics.stdev(values), rel=1e-12
+    )
 
 
 def test_fewer_than_two_points_have_no_stdev() -> None:
@@ -105,7 +115,7 @@ def test_board_window_equals_reference(level: float, writes: list[tuple[int, flo
         assert s.mean is not None and close(s.mean, statistics.fmean(values))
         if len(values) >= 2:
             assert s.stdev is not None and math.isclose(
-                s.stdev, statistics.stdev(values), rel_tol=1e-7, abs_tol=level * 1e-12
+                s.stdev, statistics.stdev(values), rel_tol=1e-12, abs_tol=0.0
             )
     assert board.window_end == end
 
@@ -131,4 +141,4 @@ def test_a_jump_leaving_the_window_does_not_cancel_a_flat_market_s_variance() ->
         series.summary()  # published every tick: the sums are used all along
     s = series.summary()
     assert s.count == 1440 and s.stdev is not None
-    assert s.stdev == pytest.approx(statistics.stdev(flat), rel=1e-7)
+    assert s.stdev == pytest.approx(statistics.stdev(flat), rel=1e-12)
