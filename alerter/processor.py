@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from alerter.notify import Notifier
 from alerter.records import Change
 from alerter.rule import RuleConfig, evaluate
+from alerter.stream import RECORDS_PER_READ
 from common.db import Store
 from common.errors import AlreadyDone
 from common.models import Alert, Market, Point
@@ -66,6 +67,7 @@ class Processor:
         # for every record this replica handles).
         self.loaded: dict[Market, float] = {}
         self.behind: dict[Market, Behind] = {}  # alert windows read for points behind the board
+        self.last_batch = (0.0, 0)  # when the last batch was handled (monotonic), its size
         self.taken_out = 0  # sealed points read back as they left the window
         self.reread = 0  # stale markets read again
         self.last_alert: dict[Market, int | None] = {}
@@ -164,13 +166,20 @@ class Processor:
             self.reread += len(stale)
             log.info("read %d market window(s) again: a sealed point changed", len(stale))
             self.dirty = True
-        if board.pending:
+        if board.pending and not self.busy():
             asked = {market: list(ticks) for market, ticks in board.pending.items()}
             found = await self.store.get_points(
                 [(market, t) for market, ticks in asked.items() for t in ticks]
             )
             self.taken_out += board.take_out(asked, found)
             self.dirty = True
+
+    def busy(self) -> bool:
+        """The stream has more to give right now: the last batch, handled a moment ago, was a
+        full one. Read-backs wait for it to drain, so that a tick's alerts go before its rank
+        figures (which have the rest of the tick)."""
+        at, size = self.last_batch
+        return size >= RECORDS_PER_READ and time.monotonic() - at < 1.0
 
     async def handle(self, changes: Sequence[Change], since: float | None = None) -> None:
         """Apply changes in stream order; alerts are recorded before this returns.
@@ -201,6 +210,7 @@ class Processor:
                 self._follow(change)
             if change.point is not None:
                 await self._judge(change.point)
+        self.last_batch = (time.monotonic(), len(changes))
 
     def _known(self, change: Change) -> bool:
         """A change to a sealed point that the market's last table read already showed."""

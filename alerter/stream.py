@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from types_aiobotocore_dynamodbstreams import DynamoDBStreamsClient
 
 log = logging.getLogger(__name__)
+RECORDS_PER_READ = 1000  # GetRecords' largest Limit
 T = TypeVar("T")
 # handle(changes, since): `since` set when the shard was read by another replica until then.
 Handler = Callable[[list[Change], float | None], Awaitable[None]]
@@ -259,7 +260,8 @@ class StreamReader:
 
         def records(iterator: str) -> Awaitable[Any]:
             return self._call(
-                "GetRecords", self.streams.get_records(ShardIterator=iterator, Limit=1000)
+                "GetRecords",
+                self.streams.get_records(ShardIterator=iterator, Limit=RECORDS_PER_READ),
             )
 
         try:

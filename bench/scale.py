@@ -1,11 +1,13 @@
 """`make bench-scale`: issue 17's goals, each beside its figure from one run on in-memory
 DynamoDB Local, with real `tracker alert` processes.
 
-Measured here: the alerter's restart to fresh figures at 1,000 markets with 1 hour and with
-24 hours of one-minute history, from its state checkpoint (stream replay) and from the table
-(the way every restart went before checkpoints), and its memory per market; and mixed reads
-under load (wrk) against `tracker serve` with one worker and with two. Goals this version does
-not measure yet are printed as such, never as met.
+Measured here: the alerter's restart to fresh figures at 1,000 markets with a 1-hour and a
+24-hour window of one-minute ticks, and at 400 markets of 10-second ticks, from its state
+checkpoint (stream replay) and from the table (the way every restart went before
+checkpoints); its memory per market, 24-hour window against 1-hour, both after a day of ticks;
+mixed reads under load (wrk) against `tracker serve` with one worker and with two; and 20,000
+markets at one-minute ticks with fetcher, alerter and service running. Goals this version does
+not measure are printed as such, never as met.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ import asyncio
 import logging
 import math
 import zlib
-from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import aclosing, asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -208,26 +208,46 @@ class Store:
         return len(items)
 
     async def _batch_write(self, items: list[Item]) -> None:
-        pending: dict[str, Any] = {self.points_table: [{"PutRequest": {"Item": i}} for i in items]}
+        request = {self.points_table: [{"PutRequest": {"Item": i}} for i in items]}
+        await self._batched(
+            "BatchWriteItem",
+            lambda r: self.client.batch_write_item(RequestItems=r),
+            request,
+            "UnprocessedItems",
+        )
+
+    async def _batched(
+        self,
+        what: str,
+        send: Callable[[dict[str, Any]], Awaitable[Any]],
+        request: dict[str, Any],
+        unprocessed: str,
+        take: Callable[[Any], None] | None = None,
+    ) -> None:
+        """Send a batch request, then what DynamoDB left `unprocessed`, with backoff (as a
+        throttled request) until nothing is left; StoreUnavailable if that does not happen
+        (transient: the caller tries again later). `take` sees each answer."""
+        pending = request
 
         async def attempt() -> None:
             nonlocal pending
             try:
-                async with translate("BatchWriteItem", self.outage):
-                    response = await self.client.batch_write_item(RequestItems=pending)
+                async with translate(what, self.outage):
+                    response = await send(pending)
             except StoreUnavailable as exc:
                 if exc.code in _THROTTLED:  # a moment's wait usually does; an outage does not
                     raise Retry("throttled") from exc
                 raise
-            pending = dict(response.get("UnprocessedItems") or {})
+            if take is not None:
+                take(response)
+            pending = dict(response.get(unprocessed) or {})
             if pending:
-                left = sum(len(v) for v in pending.values())
-                raise Retry(f"{left} unprocessed item(s)")
+                raise Retry(f"{unprocessed} left")
 
         try:
-            await retry(attempt, "BatchWriteItem", backoff=Backoff(base=0.05, cap=2), attempts=10)
-        except GaveUp as exc:  # still throttled or unprocessed: transient, the caller retries
-            raise StoreUnavailable(str(exc), "UnprocessedItems") from exc
+            await retry(attempt, what, backoff=Backoff(base=0.05, cap=2), attempts=10)
+        except GaveUp as exc:
+            raise StoreUnavailable(str(exc), unprocessed) from exc
 
     async def _pages(self, what: str, request: dict[str, Any]) -> AsyncGenerator[list[Item]]:
         """The items of a Query, page by page (the caller may stop early)."""
@@ -276,37 +296,22 @@ class Store:
         semaphore = asyncio.Semaphore(WRITE_CONCURRENCY)
         found: dict[tuple[Market, int], Point] = {}
 
+        def take(response: Any) -> None:
+            for item in response["Responses"].get(self.points_table, []):
+                point = point_from_item(item)
+                found[(point.market, point.t)] = point
+
         async def read(chunk: Sequence[tuple[Market, int]]) -> None:
-            pending: dict[str, Any] = {
-                self.points_table: {
-                    "Keys": [point_key(m, t) for m, t in chunk],
-                    "ConsistentRead": True,
-                }
-            }
-
-            async def attempt() -> None:
-                nonlocal pending
-                try:
-                    async with translate("BatchGetItem", self.outage):
-                        response = await self.client.batch_get_item(RequestItems=pending)
-                except StoreUnavailable as exc:
-                    if exc.code in _THROTTLED:
-                        raise Retry("throttled") from exc
-                    raise
-                for item in response["Responses"].get(self.points_table, []):
-                    point = point_from_item(item)
-                    found[(point.market, point.t)] = point
-                pending = dict(response.get("UnprocessedKeys") or {})
-                if pending:
-                    raise Retry(f"{len(pending[self.points_table]['Keys'])} unprocessed key(s)")
-
+            keys = [point_key(m, t) for m, t in chunk]
+            request = {self.points_table: {"Keys": keys, "ConsistentRead": True}}
             async with semaphore:
-                try:
-                    await retry(
-                        attempt, "BatchGetItem", backoff=Backoff(base=0.05, cap=2), attempts=10
-                    )
-                except GaveUp as exc:
-                    raise StoreUnavailable(str(exc), "UnprocessedKeys") from exc
+                await self._batched(
+                    "BatchGetItem",
+                    lambda r: self.client.batch_get_item(RequestItems=r),
+                    request,
+                    "UnprocessedKeys",
+                    take,
+                )
 
         try:
             async with asyncio.TaskGroup() as group:
