@@ -37,6 +37,8 @@ FAR_FUTURE = 2**40
 # Local (seen: 07:41:00 for a write at 07:41:56). A record created this close before a table
 # read may not be in it, so it is applied (a sealed point: read again) rather than skipped.
 CREATED_SLACK = 60.0
+# Read-backs wait for a busy stream to drain, but no longer than this (a long replay).
+READ_BACK_DEFER = 15.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +70,7 @@ class Processor:
         self.loaded: dict[Market, float] = {}
         self.behind: dict[Market, Behind] = {}  # alert windows read for points behind the board
         self.last_batch = (0.0, 0)  # when the last batch was handled (monotonic), its size
+        self.waiting: float | None = None  # since when read-backs wait (monotonic)
         self.taken_out = 0  # sealed points read back as they left the window
         self.reread = 0  # stale markets read again
         self.last_alert: dict[Market, int | None] = {}
@@ -166,13 +169,19 @@ class Processor:
             self.reread += len(stale)
             log.info("read %d market window(s) again: a sealed point changed", len(stale))
             self.dirty = True
-        if board.pending and not self.busy():
-            asked = {market: list(ticks) for market, ticks in board.pending.items()}
-            found = await self.store.get_points(
-                [(market, t) for market, ticks in asked.items() for t in ticks]
-            )
-            self.taken_out += board.take_out(asked, found)
-            self.dirty = True
+        if not board.pending:
+            self.waiting = None
+            return
+        now = time.monotonic()
+        self.waiting = self.waiting or now
+        if self.busy() and now - self.waiting < READ_BACK_DEFER:
+            return
+        asked = {market: list(ticks) for market, ticks in board.pending.items()}
+        found = await self.store.get_points(
+            [(market, t) for market, ticks in asked.items() for t in ticks]
+        )
+        self.taken_out += board.take_out(asked, found)
+        self.dirty = True
 
     def busy(self) -> bool:
         """The stream has more to give right now: the last batch, handled a moment ago, was a

@@ -328,10 +328,12 @@ class Board:
 
     def _leaving(self, market: Market, lo: int, hi: int) -> None:
         """Sealed ticks in (lo, hi] leave the window: queue them to be read back, or, when
-        that is more keys than a re-read of the window would bring points (a jump after a
-        gap), re-read the market instead."""
+        that makes more keys than a re-read of the window would bring points (a jump after a
+        gap, read-backs held up by a long replay), re-read the market instead."""
         grid = grid_ticks(lo, hi, self.grid)
-        if len(grid) > max(BATCH_KEYS, *(s.sealed for s in self.series[market].values())):
+        waiting = len(self.pending.get(market, ()))
+        if waiting + len(grid) > max(BATCH_KEYS, *(s.sealed for s in self.series[market].values())):
+            self.pending.pop(market, None)
             self.stale.add(market)
             return
         ticks = list(grid)
