@@ -9,7 +9,7 @@ import zlib
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import aclosing, asynccontextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from botocore.exceptions import (
     BotoCoreError,
@@ -46,6 +46,7 @@ from common.snapshot import Snapshot, decode, encode, merge
 if TYPE_CHECKING:
     from types_aiobotocore_dynamodb import DynamoDBClient
 
+T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 BATCH = 25  # BatchWriteItem's limit
@@ -159,6 +160,25 @@ async def translate(what: str, outage: Outage | None = None) -> AsyncIterator[No
         outage.answered()
 
 
+async def in_chunks(
+    items: Sequence[T], size: int, each: Callable[[Sequence[T]], Awaitable[None]]
+) -> None:
+    """`each` over consecutive chunks of `size`, WRITE_CONCURRENCY of them at a time; the
+    first failure cancels the others and is raised as itself."""
+    semaphore = asyncio.Semaphore(WRITE_CONCURRENCY)
+
+    async def one(chunk: Sequence[T]) -> None:
+        async with semaphore:
+            await each(chunk)
+
+    try:
+        async with asyncio.TaskGroup() as group:
+            for i in range(0, len(items), size):
+                group.create_task(one(items[i : i + size]))
+    except ExceptionGroup as failed:
+        raise failed.exceptions[0] from None
+
+
 def tick_range(start: float, end: float) -> tuple[int, int]:
     """Integer tick bounds of `start < t <= end`, for a BETWEEN condition."""
     return math.floor(start) + 1, math.floor(end)
@@ -191,23 +211,12 @@ class Store:
         """Write points (a re-written tick overwrites); returns how many distinct points went."""
         unique = {(p.market, p.t): p for p in points}  # one request may not name a key twice
         items = [point_item(p, self.settings.retention) for p in unique.values()]
-        semaphore = asyncio.Semaphore(WRITE_CONCURRENCY)
-
-        async def write(chunk: list[Item]) -> None:
-            async with semaphore:
-                await self._batch_write(chunk)
-
-        try:
-            async with asyncio.TaskGroup() as group:
-                for i in range(0, len(items), BATCH):
-                    group.create_task(write(items[i : i + BATCH]))
-        except ExceptionGroup as failed:
-            # The first failure cancelled the other chunks; the caller re-writes the whole
-            # batch later, which is safe because a re-written point overwrites itself.
-            raise failed.exceptions[0] from None
+        # A failure ends the call: the caller re-writes the whole batch later, which is safe
+        # because a re-written point overwrites itself.
+        await in_chunks(items, BATCH, self._batch_write)
         return len(items)
 
-    async def _batch_write(self, items: list[Item]) -> None:
+    async def _batch_write(self, items: Sequence[Item]) -> None:
         request = {self.points_table: [{"PutRequest": {"Item": i}} for i in items]}
         await self._batched(
             "BatchWriteItem",
@@ -293,7 +302,6 @@ class Store:
         100 keys a call, a few calls at a time, unprocessed keys asked again. Strongly
         consistent: an eventual read may miss an overwrite whose record was handled already,
         and nothing would come to correct it."""
-        semaphore = asyncio.Semaphore(WRITE_CONCURRENCY)
         found: dict[tuple[Market, int], Point] = {}
 
         def take(response: Any) -> None:
@@ -303,22 +311,15 @@ class Store:
 
         async def read(chunk: Sequence[tuple[Market, int]]) -> None:
             keys = [point_key(m, t) for m, t in chunk]
-            request = {self.points_table: {"Keys": keys, "ConsistentRead": True}}
-            async with semaphore:
-                await self._batched(
-                    "BatchGetItem",
-                    lambda r: self.client.batch_get_item(RequestItems=r),
-                    request,
-                    "UnprocessedKeys",
-                    take,
-                )
+            await self._batched(
+                "BatchGetItem",
+                lambda r: self.client.batch_get_item(RequestItems=r),
+                {self.points_table: {"Keys": keys, "ConsistentRead": True}},
+                "UnprocessedKeys",
+                take,
+            )
 
-        try:
-            async with asyncio.TaskGroup() as group:
-                for i in range(0, len(keys), BATCH_GET):
-                    group.create_task(read(keys[i : i + BATCH_GET]))
-        except ExceptionGroup as failed:
-            raise failed.exceptions[0] from None
+        await in_chunks(keys, BATCH_GET, read)
         return found
 
     async def query_series(
