@@ -1,19 +1,24 @@
-"""`make bench-scale`: issue 17's goals, each beside its figure from one run on in-memory
-DynamoDB Local, with real `tracker alert` processes.
+"""`make bench-scale`: issue 17's goals, each beside its figure from one run on DynamoDB Local,
+with real `tracker` processes.
 
-Measured here: the alerter's restart to fresh figures at 1,000 markets with a 1-hour and a
-24-hour window of one-minute ticks, and at 400 markets of 10-second ticks, from its state
-checkpoint (stream replay) and from the table (the way every restart went before
-checkpoints); its memory per market, 24-hour window against 1-hour, both after a day of ticks;
-mixed reads under load (wrk) against `tracker serve` with one worker and with two; and 20,000
-markets at one-minute ticks with fetcher, alerter and service running. Goals this version does
-not measure are printed as such, never as met.
+Stages (`BENCH_SCALE_STAGES`, a comma list; all by default, in this order):
+- restart: the alerter's restart to fresh figures at 1,000 markets with a 1-hour and a 24-hour
+  window of one-minute ticks, and at 400 markets of 10-second ticks, from its state checkpoint
+  (stream replay) and from the table (the way every restart went before checkpoints); its
+  memory per market, 24-hour window against 1-hour, both after a day of ticks;
+- readers: mixed reads under load (wrk) against `tracker serve` with one worker and with two;
+- breadth: 20,000 markets at one-minute ticks with fetcher, alerter and service running
+  (`BENCH_SCALE_MINUTES`, 15), on an empty table;
+- day: the same on a table holding a day of history for all 20,000 markets, loaded by
+  bench/history.py (`BENCH_SCALE_DAY_MINUTES`, 5; some 10 GB on disk under
+  `BENCH_SCALE_DISK`, default the system's temporary directory).
+Goals this version does not measure are printed as such, never as met.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
+import contextlib
 import logging
 import math
 import os
@@ -23,12 +28,11 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
 
-from bench.report import Row, pct, table, verdict
+from bench.breadth import BREADTH, breadth, breadth_day, rss
+from bench.report import Row, table, verdict
 from common import aws
 from common.db import Store
 from common.models import Market, Point
@@ -41,14 +45,6 @@ STEP = 60
 RESTART_GOAL = 10.0  # seconds, issue 17 goal 2
 BYTES_GOAL = 2048  # per market beyond the alert window's points, goal 3
 ALERT_WINDOW = 1800  # shorter than every rank window here, as in use
-
-
-def rss(pid: int) -> int:
-    """Resident set size of a process, in bytes."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    raise RuntimeError(f"no VmRSS for {pid}")
 
 
 class Bench:
@@ -159,216 +155,6 @@ class Bench:
         return figures
 
 
-BREADTH = 20_000  # Cryptowatch-format markets in the breadth run (goal 1)
-BREADTH_RANK_WINDOW, BREADTH_ALERT_WINDOW = 600, 300
-SAMPLE = 40  # markets polled each tick to time when it is queryable and on the board
-
-
-def post(url: str, body: dict[str, object]) -> None:
-    request = urllib.request.Request(
-        url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
-    )
-    urllib.request.urlopen(request, timeout=10).read()
-
-
-def get_json(url: str) -> Any:
-    with urllib.request.urlopen(url, timeout=10) as answer:
-        return json.loads(answer.read())
-
-
-async def breadth(url: str, scratch: Path, minutes: float) -> list[Row]:
-    """Goal 1: the demo exchange serving 20,000 markets in Cryptowatch's format; fetcher,
-    alerter and service running for `minutes` at one-minute ticks. Each tick: when a sample
-    of its points is queryable, when the service's board shows them, and how long two
-    spiked markets take from their write to the webhook."""
-    from demo.webhook import receiving
-
-    rng = random.Random(5)
-    settings = Settings(aws_endpoint_url=url, table_prefix="breadth", log_level="WARNING")
-    demo_port, api_port = dynamodb_local.free_port(), dynamodb_local.free_port()
-    demo, api = f"http://127.0.0.1:{demo_port}", f"http://127.0.0.1:{api_port}"
-    received: dict[str, float] = {}
-
-    def on_post(body: dict[str, Any]) -> None:
-        # alerter/notify.py titles an alert "<exchange> <SYMBOL>: price …"
-        exchange, symbol = body["title"].split(":")[0].split()
-        received.setdefault(f"{exchange}:{symbol.lower()}", time.time())
-
-    spiked: dict[str, int] = {}  # market key → the tick it was spiked at
-    async with receiving(on_post) as hook, aws.dynamodb(settings) as client:
-        await init_db(client, settings)
-        store = Store(client, settings)
-        env = os.environ | {
-            "AWS_ENDPOINT_URL": url,
-            "TRACKER_TABLE_PREFIX": settings.table_prefix,
-            "TRACKER_SOURCES": "cryptowatch",
-            "TRACKER_CRYPTOWATCH_URL": demo,
-            "TRACKER_ALERT_MIN_POINTS": "3",  # alerts from the fourth tick of a short run
-            # Windows short enough for a short run to reach the steady state of a long one:
-            # from the 7th tick points are sealed, from the 11th they leave the rank window
-            # and are read back, every tick, for all 20,000 markets.
-            "TRACKER_RANK_WINDOW": str(BREADTH_RANK_WINDOW),
-            "TRACKER_ALERT_WINDOW": str(BREADTH_ALERT_WINDOW),
-            "TRACKER_NOTIFY_URLS": hook,
-            "TRACKER_PORT": str(api_port),
-            "TRACKER_WORKER_ID": "bench-breadth",
-            "TRACKER_STATE_DIR": str(scratch / "breadth-state"),
-            "TRACKER_SPOOL_DIR": str(scratch / "breadth-spool"),
-            "TRACKER_LOG_LEVEL": "INFO",
-        }
-        names = ("demo", "fetcher", "alerter", "service")
-        demo_args = ["--port", str(demo_port), "--pairs", "1"]
-        commands = (
-            ["demo-exchange", *demo_args, "--cryptowatch-markets", str(BREADTH)],
-            ["fetch"],
-            ["alert"],
-            ["serve"],
-        )
-        processes: dict[str, subprocess.Popen[bytes]] = {}
-        for name, command in zip(names, commands, strict=True):
-            with open(scratch / f"{name}.log", "ab") as log:
-                processes[name] = subprocess.Popen(
-                    [sys.executable, "-m", "tracker", *command],
-                    env=env,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                )
-            if name == "demo":
-                dynamodb_local.wait_for_port(demo_port, 60)
-                post(demo + "/control/volatility", {"volatility": 0.0005})
-        try:
-            markets = [
-                k.removeprefix("market:") for k in get_json(demo + "/markets/prices")["result"]
-            ]
-            markets = [m for m in markets if not m.startswith("index:")]
-            queryable: list[float] = []
-            on_board: list[float] = []
-            missed = 0
-            rss_peak = 0
-            latencies: list[float] = []
-            expected = 0  # spikes written, each of which must alert
-            first = (int(time.time()) // STEP + 2) * STEP  # the first whole tick after warming up
-            ticks = [first + STEP * i for i in range(int(minutes * 60 / STEP))]
-            start = time.strftime("%H:%M", time.gmtime(first))
-            print(f"  {len(markets):,} markets; ticks from {start}")
-            for n, tick in enumerate(ticks):
-                await asyncio.sleep(max(0.0, tick - 20 - time.time()))
-                if n >= 3:  # enough points in the window for a verdict
-                    for key in rng.sample(markets, 2):
-                        exchange, symbol = key.split(":")
-                        post(
-                            demo + "/control/price",
-                            {"exchange": exchange, "symbol": symbol, "factor": 4},
-                        )
-                        spiked[key] = tick
-                sample = [Market.from_key(k) for k in rng.sample(markets, SAMPLE)]
-                sample += [Market.from_key(k) for k, t in spiked.items() if t == tick]
-                await asyncio.sleep(max(0.0, tick - time.time()))
-                written: dict[Market, float] = {}
-                while len(written) < len(sample) and time.time() < tick + STEP:
-                    for market in sample:
-                        if market not in written and await store.get_point(market, tick):
-                            written[market] = time.time()
-                    await asyncio.sleep(0.1)
-                if len(written) < len(sample):
-                    missed += 1
-                    continue
-                queryable.append(max(written.values()) - tick)
-                for key, t in spiked.items():
-                    if t == tick:
-                        expected += 1
-                        market = Market.from_key(key)
-                        while key not in received and time.time() < written[market] + 15:
-                            await asyncio.sleep(0.05)
-                        if key in received:
-                            latencies.append(received[key] - written[market])
-                shown = set[Market]()
-                while len(shown) < SAMPLE and time.time() < tick + STEP:
-                    for market in sample[:SAMPLE]:
-                        if market not in shown:
-                            row = get_json(
-                                f"{api}/symbols/{market.symbol}?exchange={market.exchange}"
-                            )
-                            if row["time"] == time.strftime(
-                                "%Y-%m-%dT%H:%M:%SZ", time.gmtime(tick)
-                            ):
-                                shown.add(market)
-                    await asyncio.sleep(0.2)
-                if len(shown) == SAMPLE:
-                    on_board.append(time.time() - tick)
-                else:
-                    late = [m.key for m in sample[:SAMPLE] if m not in shown]
-                    print(f"  tick {n + 1}: not on the board within the tick: {late[:5]}")
-                rss_peak = max(
-                    rss_peak, sum(rss(p.pid) for k, p in processes.items() if k != "demo")
-                )
-                print(
-                    f"  tick {n + 1}/{len(ticks)}: queryable {queryable[-1]:.1f} s, "
-                    f"on the board {on_board[-1] if len(shown) == SAMPLE else float('nan'):.1f} s, "
-                    f"RSS {rss_peak / 1e6:.0f} MB",
-                    flush=True,
-                )
-        finally:  # whatever happened, no process outlives the run
-            for process in processes.values():
-                process.send_signal(signal.SIGTERM)
-            for process in processes.values():
-                try:
-                    process.wait(60)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-
-    def p99(values: list[float]) -> float:
-        return pct(values, 0.99) if values else float("nan")
-
-    lag = [b - q for b, q in zip(on_board, queryable, strict=False)]
-    return [
-        Row(
-            f"1. {len(markets):,} markets, {len(ticks)} one-minute ticks, "
-            f"{BREADTH_RANK_WINDOW // 60}-min rank window (points leave it, read back, from "
-            f"tick {BREADTH_RANK_WINDOW // STEP + 1}): missed ticks",
-            str(missed),
-            "0",
-            verdict(missed == 0),
-        ),
-        Row(
-            "   tick queryable after its start, p99",
-            f"{p99(queryable):.1f} s",
-            "≤ 20 s",
-            verdict(p99(queryable) <= 20),
-        ),
-        Row(
-            "   stream lag (board shows it − queryable), p99",
-            f"{p99(lag):.1f} s",
-            "≤ 10 s",
-            verdict(p99(lag) <= 10),
-        ),
-        Row(
-            f"   write → alert p99 ({len(latencies)}/{expected} spikes alerted)",
-            f"{p99(latencies):.1f} s",
-            "≤ 5 s, every spike",
-            verdict(bool(latencies) and len(latencies) == expected and p99(latencies) <= 5),
-        ),
-        Row(
-            "   /rank fresh (board shows the tick) after its start, max",
-            f"{max(on_board, default=float('nan')):.1f} s",
-            "within the tick (< 60 s)",
-            verdict(len(on_board) == len(ticks) and max(on_board) < STEP),
-        ),
-        Row(
-            "   RSS of fetcher + alerter + service, peak",
-            f"{rss_peak / 1e6:.0f} MB",
-            "≤ 1 GB",
-            verdict(rss_peak <= 1e9),
-        ),
-        Row(
-            "   the same with a full day of history in the table",
-            "not measured",
-            "≤ 1 GB",
-            "short (28.8 M points: hours to seed here)",
-        ),
-    ]
-
-
 READERS = 100  # markets with a day of history for the load stage
 MIXED = """-- Mixed GETs: symbols, one market's history (of {n}), rank plain and normalised, one
 -- market's rank, alerts; in turn on every connection.
@@ -473,8 +259,21 @@ class Rows(list[Row]):
         return self
 
 
-async def run() -> list[Row]:
-    rows = Rows()
+@contextlib.contextmanager
+def in_memory() -> Iterator[tuple[str, Path]]:
+    """An in-memory DynamoDB Local and a scratch directory, both gone afterwards."""
+    port = dynamodb_local.free_port()
+    ddb = dynamodb_local.start(port, None)
+    try:
+        with tempfile.TemporaryDirectory() as scratch:
+            yield f"http://127.0.0.1:{port}", Path(scratch)
+    finally:
+        ddb.terminate()
+        ddb.wait(30)
+
+
+async def restarts(rows: Rows) -> None:
+    """Goals 2, 3 and 4."""
     figures_of: dict[tuple[int, int], dict[str, float]] = {}
     # (rank window h, markets, tick s, hours seeded, goal): the 1-hour window at one-minute
     # ticks also gets a day of points, so both long-running alerters handle as many records
@@ -486,21 +285,13 @@ async def run() -> list[Row]:
         (24, 400, 10, 24, 4),
     ]
     for hours, markets, step, seeded, goal in cases:
-        port = dynamodb_local.free_port()
-        ddb = dynamodb_local.start(port, None)
-        try:
-            with tempfile.TemporaryDirectory() as scratch:
-                state, logs = Path(scratch) / "state", Path(scratch)
-                print(
-                    f"restart at {markets:,} markets, {hours} h window, {seeded} h of "
-                    f"{step}-s ticks …",
-                    flush=True,
-                )
-                bench = Bench(f"http://127.0.0.1:{port}", hours, state, markets, step, seeded)
-                figures = figures_of[(hours, step)] = await bench.run(logs)
-        finally:
-            ddb.terminate()
-            ddb.wait(30)
+        with in_memory() as (url, scratch):
+            print(
+                f"restart at {markets:,} markets, {hours} h window, {seeded} h of {step}-s ticks …",
+                flush=True,
+            )
+            bench = Bench(url, hours, scratch / "state", markets, step, seeded)
+            figures = figures_of[(hours, step)] = await bench.run(scratch)
         for name, how in (("checkpoint", "from its checkpoint"), ("table", "from the table")):
             rows.append(
                 Row(
@@ -543,25 +334,42 @@ async def run() -> list[Row]:
                         verdict(running <= BYTES_GOAL),
                     )
                 )
-    port = dynamodb_local.free_port()
-    ddb = dynamodb_local.start(port, None)
-    try:
-        with tempfile.TemporaryDirectory() as scratch:
-            print(f"mixed reads, {READERS} markets × 1,440 points …", flush=True)
-            rows += await readers(f"http://127.0.0.1:{port}", Path(scratch))
-    finally:
-        ddb.terminate()
-        ddb.wait(30)
+
+
+async def reads(rows: Rows) -> None:
+    """Goal 5."""
+    with in_memory() as (url, scratch):
+        print(f"mixed reads, {READERS} markets × 1,440 points …", flush=True)
+        rows += await readers(url, scratch)
+
+
+async def wide(rows: Rows) -> None:
+    """Goal 1, on an empty table."""
     minutes = float(os.environ.get("BENCH_SCALE_MINUTES", "15"))
-    port = dynamodb_local.free_port()
-    ddb = dynamodb_local.start(port, None)
-    try:
-        with tempfile.TemporaryDirectory() as scratch:
-            print(f"{BREADTH:,} markets for {minutes:.0f} min …", flush=True)
-            rows += await breadth(f"http://127.0.0.1:{port}", Path(scratch), minutes)
-    finally:
-        ddb.terminate()
-        ddb.wait(30)
+    with in_memory() as (url, scratch):
+        print(f"{BREADTH:,} markets for {minutes:.0f} min …", flush=True)
+        rows += await breadth(url, scratch, minutes)
+
+
+async def wide_day(rows: Rows) -> None:
+    """Goal 1, on a table holding a day (DynamoDB Local on disk: some 10 GB, under
+    BENCH_SCALE_DISK or the system's temporary directory)."""
+    minutes = float(os.environ.get("BENCH_SCALE_DAY_MINUTES", "5"))
+    with tempfile.TemporaryDirectory(dir=os.environ.get("BENCH_SCALE_DISK")) as scratch:
+        print(
+            f"{BREADTH:,} markets with a day of history in the table, then {minutes:.0f} min …",
+            flush=True,
+        )
+        rows += await breadth_day(Path(scratch), minutes)
+
+
+STAGES = {"restart": restarts, "readers": reads, "breadth": wide, "day": wide_day}
+
+
+async def run(stages: list[str]) -> list[Row]:
+    rows = Rows()
+    for stage in stages:
+        await STAGES[stage](rows)
     rows.append(
         Row(
             "6. the dashboard at 20,000 markets",
@@ -575,7 +383,11 @@ async def run() -> list[Row]:
 
 def main() -> int:
     logging.basicConfig(level=logging.WARNING)
-    rows = asyncio.run(run())
+    stages = os.environ.get("BENCH_SCALE_STAGES", ",".join(STAGES)).split(",")
+    if unknown := set(stages) - set(STAGES):
+        print(f"BENCH_SCALE_STAGES: no stage {sorted(unknown)}; stages: {', '.join(STAGES)}")
+        return 2
+    rows = asyncio.run(run(stages))
     print()
     print(table([Row("goal", "figure", "goal", "verdict"), *rows]))
     return 0

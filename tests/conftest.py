@@ -1,4 +1,4 @@
-"""One real DynamoDB Local per session → settings → a clean table prefix per test."""
+"""One real DynamoDB Local per test module → settings → a clean table prefix per test."""
 
 from __future__ import annotations
 
@@ -26,8 +26,13 @@ def load(source: str, name: str) -> Any:
     return json.loads((DATA / source / f"{name}.json").read_text())
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def dynamodb_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """In memory, fresh for each module (2 s to start). DynamoDB Local slows down as stream
+    records pile up, in any table: after 100,000 points written to one table with a stream,
+    420 points written to another took 14 s instead of 0.6 s, and reading them back 15.7 s
+    instead of 1.3 s (without a stream: no slowdown). One for the whole session made the
+    last modules four to five times slower than alone."""
     port = dynamodb_local.free_port()
     log = tmp_path_factory.mktemp("ddb") / "dynamodb-local.log"
     process = dynamodb_local.start(port, None, log)

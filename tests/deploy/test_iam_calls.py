@@ -17,6 +17,7 @@ import pytest
 
 from common import aws
 from common.schema import init_db
+from common.ticks import next_tick
 from tests.conftest import make_settings, wait_for, webhook_receiver
 from tests.deploy.template import TABLE_RESOURCES, resources
 from tests.e2e.conftest import TRACKER, Processes
@@ -159,11 +160,12 @@ async def test_each_role_grants_exactly_the_calls_its_component_makes(
         processes.start("service", [*TRACKER, "serve"], env | via["service"])
         dynamodb_local.wait_for_port(api_port)
 
-        # Restart the fetcher after a gap: the new one reads its heartbeat and backfills.
+        # Restart the fetcher after a gap: the new one reads its heartbeat and backfills. Candles
+        # refill whole minutes only, so the gap spans one: else it would have nothing to look up.
         await until(lambda: processes.log("fetcher").count(" done in ") >= 3, 30, "three ticks")
         # Blocking calls go to a thread: the proxies serve the processes from this loop.
         assert await asyncio.to_thread(processes.stop, "fetcher") == 0
-        await asyncio.sleep(3)
+        await asyncio.sleep(next_tick(time.time(), 60) + 1.5 - time.time())
         processes.start("fetcher", [*TRACKER, "fetch"], env | via["fetcher"])
         await until(lambda: "restart gap refilled" in processes.log("fetcher"), 30, "the backfill")
 
