@@ -72,13 +72,10 @@ class Seen:
     missed: int = 0
     queryable: list[float] = field(default_factory=list)  # seconds after the tick's start
     on_board: list[float] = field(default_factory=list)
+    lag: list[float] = field(default_factory=list)  # on the board − queryable, same tick
     latencies: list[float] = field(default_factory=list)  # write → webhook
     expected: int = 0  # spikes written, each of which must alert
     rss_peak: int = 0
-
-    @property
-    def lag(self) -> list[float]:
-        return [b - q for b, q in zip(self.on_board, self.queryable, strict=False)]
 
 
 class Breadth:
@@ -218,6 +215,7 @@ class Breadth:
                 await asyncio.sleep(0.2)
             if len(shown) == SAMPLE:
                 seen.on_board.append(time.time() - tick)
+                seen.lag.append(seen.on_board[-1] - seen.queryable[-1])
             else:
                 late = [m.key for m in sample[:SAMPLE] if m not in shown]
                 print(f"  tick {n + 1}: not on the board within the tick: {late[:5]}")
@@ -231,42 +229,48 @@ class Breadth:
         return seen
 
 
-def timed_rows(seen: Seen) -> list[Row]:
-    """The goal-1 rows of a timed run (the caller names the run in the first)."""
+def timed_rows(seen: Seen, judged: bool = True) -> list[Row]:
+    """The goal-1 rows of a timed run (the caller names the run in the first); `judged`:
+    with the goals and verdicts, else the figures alone."""
+
+    def row(name: str, figure: str, goal: str, ok: bool) -> Row:
+        return Row(name, figure, goal, verdict(ok)) if judged else Row(name, figure)
+
+    on_board = max(seen.on_board, default=float("nan"))
     return [
-        Row(
+        row("   missed ticks", str(seen.missed), "0", seen.missed == 0),
+        row(
             "   tick queryable after its start, p99",
             f"{p99(seen.queryable):.1f} s",
             "≤ 20 s",
-            verdict(p99(seen.queryable) <= 20),
+            p99(seen.queryable) <= 20,
         ),
-        Row(
+        row(
             "   stream lag (board shows it − queryable), p99",
             f"{p99(seen.lag):.1f} s",
             "≤ 10 s",
-            verdict(p99(seen.lag) <= 10),
+            p99(seen.lag) <= 10,
         ),
-        Row(
+        row(
             f"   write → alert p99 ({len(seen.latencies)}/{seen.expected} spikes alerted)",
             f"{p99(seen.latencies):.1f} s",
             "≤ 5 s, every spike",
-            verdict(
-                bool(seen.latencies)
-                and len(seen.latencies) == seen.expected
-                and p99(seen.latencies) <= 5
-            ),
+            bool(seen.latencies)
+            and len(seen.latencies) == seen.expected
+            and p99(seen.latencies) <= 5,
         ),
-        Row(
-            "   /rank fresh (board shows the tick) after its start, max",
-            f"{max(seen.on_board, default=float('nan')):.1f} s",
+        row(
+            f"   /rank fresh (board shows the tick) after its start, max "
+            f"({len(seen.on_board)}/{seen.ticks} ticks within it)",
+            f"{on_board:.1f} s",
             "within the tick (< 60 s)",
-            verdict(len(seen.on_board) == seen.ticks and max(seen.on_board) < STEP),
+            len(seen.on_board) == seen.ticks and on_board < STEP,
         ),
-        Row(
+        row(
             "   RSS of fetcher + alerter + service, peak",
             f"{seen.rss_peak / 1e6:.0f} MB",
             "≤ 1 GB",
-            verdict(seen.rss_peak <= 1e9),
+            seen.rss_peak <= 1e9,
         ),
     ]
 
@@ -290,10 +294,7 @@ async def breadth(url: str, scratch: Path, minutes: float) -> list[Row]:
         Row(
             f"1. {len(markets):,} markets, {seen.ticks} one-minute ticks, "
             f"{RANK_WINDOW // 60}-min rank window (points leave it, read back, from "
-            f"tick {RANK_WINDOW // STEP + 1}): missed ticks",
-            str(seen.missed),
-            "0",
-            verdict(seen.missed == 0),
+            f"tick {RANK_WINDOW // STEP + 1}), an empty table to start"
         ),
         *timed_rows(seen),
     ]
@@ -366,6 +367,7 @@ async def breadth_day(scratch: Path, minutes: float) -> list[Row]:
                 run.settings.retention,
             )
             took = time.monotonic() - started
+            size = (data / "shared-local-instance.db").stat().st_size
             print(f"  {loaded:,} points loaded in {took:.0f} s", flush=True)
             ddb = dynamodb_local.start(port, data)
             dynamodb_local.wait_for_port(port, 120)
@@ -403,10 +405,8 @@ async def breadth_day(scratch: Path, minutes: float) -> list[Row]:
             f"{warm:.0f} s",
         ),
         Row(
-            f"   then {seen.ticks} one-minute ticks: missed ticks",
-            str(seen.missed),
-            "0",
-            verdict(seen.missed == 0),
+            f"   then {seen.ticks} one-minute ticks on it (the time goals are the empty "
+            f"table's, above; here DynamoDB Local writes into a {size / 1e9:.1f} GB file):"
         ),
-        *timed_rows(seen)[:-1],
+        *timed_rows(seen, judged=False)[:-1],
     ]

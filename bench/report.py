@@ -9,7 +9,7 @@ from dataclasses import dataclass
 @dataclass
 class Row:
     name: str
-    value: str
+    value: str = ""
     goal: str = ""
     verdict: str = ""
 
