@@ -35,7 +35,6 @@ def table(rows: list[Row]) -> str:
     widths = [max(len(getattr(r, f)) for r in rows) for f in ("name", "value", "goal")]
     lines = []
     for r in rows:
-        lines.append(
-            f"{r.name:<{widths[0]}}  {r.value:>{widths[1]}}  {r.goal:<{widths[2]}}  {r.verdict}"
-        )
+        line = f"{r.name:<{widths[0]}}  {r.value:>{widths[1]}}  {r.goal:<{widths[2]}}  {r.verdict}"
+        lines.append(line.rstrip())
     return "\n".join(lines)
