@@ -3,8 +3,9 @@ DynamoDB Local's SQLite file (28.8 M points; through BatchWriteItem, at ~3,600 p
 here, that takes over two hours).
 
 Each row is the one DynamoDB Local itself writes for the same PutItem. The two hashes it keeps
-per row (of the partition key and of the sort key) are taken from rows it wrote: one point per
-market and one market's point at every tick go through the API first. The sort key's encoding,
+per row (of the partition key and of the sort key) are taken from rows it wrote: every
+market's newest point, one market's point at every tick and a random sample go through the API
+first. The sort key's encoding,
 the item size and the JSON are built the way its rows show. Before anything is loaded, every row
 it wrote is compared, column by column, with the row built for the same point; one difference
 stops the load.
@@ -25,7 +26,7 @@ from common.db import Store
 from common.items import point_item
 from common.models import Market, Point
 
-Row = tuple[bytes, bytes, bytes, bytes, int, bytes]  # the columns below, in order
+TableRow = tuple[bytes, bytes, bytes, bytes, int, bytes]  # the columns below, in order
 COLUMNS = "hashKey, rangeKey, hashValue, rangeValue, itemSize, ObjectJSON"
 ORDER = ("p", "x", "t", "m", "v")  # attribute order of DynamoDB Local's ObjectJSON
 SAMPLE = 2000  # further points written through the API, to check the rows built against
@@ -59,7 +60,7 @@ def range_key(t: int) -> bytes:
 
 def built(
     point: Point, retention: int, hashes: dict[bytes, bytes], ranges: dict[bytes, bytes]
-) -> Row:
+) -> TableRow:
     """The row DynamoDB Local writes for `point` (KeyError: a market or tick with no anchor)."""
     item = point_item(point, retention)
     attributes = []
@@ -127,7 +128,7 @@ def load(database: Path, table: str, day: Day, retention: int) -> int:
     try:
         db.execute("PRAGMA synchronous = OFF")
         db.execute("PRAGMA cache_size = -2000000")  # 2 GB of pages: the indexes stay cached
-        stored: dict[tuple[bytes, bytes], Row] = {}
+        stored: dict[tuple[bytes, bytes], TableRow] = {}
         for row in db.execute(f'SELECT {COLUMNS} FROM "{table}"'):
             key, sort, hashed, ranged, size, document = row
             stored[(key, sort)] = (key, sort, hashed, ranged, size, document)
