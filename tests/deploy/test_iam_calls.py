@@ -167,7 +167,8 @@ async def test_each_role_grants_exactly_the_calls_its_component_makes(
         assert await asyncio.to_thread(processes.stop, "fetcher") == 0
         await asyncio.sleep(next_tick(time.time(), 60) + 1.5 - time.time())
         processes.start("fetcher", [*TRACKER, "fetch"], env | via["fetcher"])
-        await until(lambda: "restart gap refilled" in processes.log("fetcher"), 30, "the backfill")
+        # Ten markets of candles, paced at 30 requests a minute: some 20 s.
+        await until(lambda: "restart gap refilled" in processes.log("fetcher"), 90, "the backfill")
 
         # Ten seconds of steady prices, then a spike: an alert, stored and posted.
         await asyncio.sleep(11)
