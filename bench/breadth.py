@@ -300,9 +300,10 @@ async def breadth(url: str, scratch: Path, minutes: float) -> list[Row]:
     ]
 
 
-async def complete(run: Breadth, store: Store, day: Day, markets: int) -> tuple[float, int]:
+async def complete(run: Breadth, store: Store, day: Day) -> tuple[float, int]:
     """Wait until the board ranks every market with every loaded point still in its window
     counted: (seconds it took, peak RSS meanwhile)."""
+    markets = len(day.markets)
     started = time.monotonic()
     peak = 0
     reported = 0.0
@@ -379,7 +380,7 @@ async def breadth_day(scratch: Path, minutes: float) -> list[Row]:
                         raise RuntimeError(f"{day.markets[i].key}: the table is not the day")
                 try:
                     run.start_workers(hook)
-                    warm, warm_peak = await complete(run, store, day, len(markets))
+                    warm, warm_peak = await complete(run, store, day)
                     print(f"  every market ranked with its day after {warm:.0f} s", flush=True)
                     seen = await run.ticks(store, markets, minutes)
                 except BaseException:

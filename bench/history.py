@@ -128,10 +128,9 @@ def load(database: Path, table: str, day: Day, retention: int) -> int:
     try:
         db.execute("PRAGMA synchronous = OFF")
         db.execute("PRAGMA cache_size = -2000000")  # 2 GB of pages: the indexes stay cached
-        stored: dict[tuple[bytes, bytes], TableRow] = {}
-        for row in db.execute(f'SELECT {COLUMNS} FROM "{table}"'):
-            key, sort, hashed, ranged, size, document = row
-            stored[(key, sort)] = (key, sort, hashed, ranged, size, document)
+        stored: dict[tuple[bytes, bytes], TableRow] = {
+            (row[0], row[1]): row for row in db.execute(f'SELECT {COLUMNS} FROM "{table}"')
+        }
         hashes = {key: row[2] for (key, _), row in stored.items()}
         ranges = {sort: row[3] for (_, sort), row in stored.items()}
         insert = f'INSERT INTO "{table}" ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)'
