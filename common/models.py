@@ -6,6 +6,8 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
+from common.assets import Split
+
 Metric = Literal["price", "volume"]
 METRICS: tuple[Metric, ...] = ("price", "volume")
 
@@ -37,6 +39,7 @@ class Quote:
     market: Market
     price: float
     volume: float | None
+    split: Split | None = None  # base and quote, when the exchange's naming tells them
 
 
 @dataclass(frozen=True, slots=True)

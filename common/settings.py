@@ -67,6 +67,10 @@ class Settings(BaseSettings):
     alert_min_points: int | None = Field(default=None, ge=1)
     alert_cooldown: int = Field(default=3600, ge=0)
     notify_urls: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Cross-market figures: a constituent whose price and volume have not changed for this
+    # many seconds is stale; one more than this percent from the others' median an outlier.
+    stale_after: int = Field(default=3600, ge=1)
+    outlier_percent: float = Field(default=10.0, gt=0, lt=900)
     # Origins a browser may call the API from (CORS); empty means CORS stays off.
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     # Seconds the service waits for one DynamoDB read before it answers from what it holds
@@ -135,6 +139,11 @@ class Settings(BaseSettings):
     def spool_file(self) -> Path:
         """This fetcher's spool: one per table prefix and worker."""
         return self.spool_dir / f"{self._file_stem}.jsonl"
+
+    @property
+    def figures_state_file(self) -> Path:
+        """This fetcher's cross-market memory (staleness, outliers), beside its spool."""
+        return self.spool_dir / f"{self._file_stem}.figures.json"
 
     @property
     def state_file(self) -> Path:

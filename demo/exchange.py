@@ -9,8 +9,14 @@ Every answer moves each market one step of a random walk. Control endpoints (JSO
             own answers: maintenance, invalid, ratelimit-array, empty
     POST /control/volatility {"volatility": 0.0}
     POST /control/cryptowatch {"keys": "market"|"legacy", "page_size": 0,
-                               "summaries_by": "market"|"id"}   Cryptowatch's shapes
+                               "summaries_by": "market"|"id", "repeat_cursor": false}
+    POST /control/quirk {"exchange": "kraken", "symbol": "btcusd", "kind": K, "percent": 10}
+         K: offset, drift (percent away from the others, at once or 1 % per answer), freeze
+            (the same price and volume every answer), slip (× factor, 100), none
     GET  /control/served   the last answer of each route, as served
+Every asset has one USD level (demo/markets.py): the same pair on several exchanges agrees
+within a fraction of a percent, and Cryptowatch's `bitfinex:` markets are the direct ones.
+`serve` (the demo) starts with three quirks: `DEMO_QUIRKS`.
 Kraken's public API (`/0/public/Assets`, `/AssetPairs`, `/Ticker`), over the same walks as
 the Cryptowatch `kraken:` markets, lets the ccxt source be tested offline.
 Candles (`/v2/candles/trade:1m:tSYM/hist`) are a deterministic function of the pair and the
@@ -34,7 +40,15 @@ from typing import Any
 
 from aiohttp import web
 
-from demo.markets import FUNDING, Walk, bitfinex_symbol, bitfinex_universe, cryptowatch_universe
+from demo.markets import (
+    FUNDING,
+    Assets,
+    Quirk,
+    Walk,
+    bitfinex_symbol,
+    bitfinex_universe,
+    cryptowatch_universe,
+)
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +92,20 @@ ERROR_ANSWERS: dict[str, dict[str, tuple[int, Any]]] = {
 }
 
 
+# What `make demo` shows across markets: one market drifting 12 % away from its pair's
+# others (an outlier), one frozen (stale after TRACKER_STALE_AFTER), one with a decimal slip.
+DEMO_QUIRKS = {
+    ("binance", "ethusd"): Quirk("drift", percent=12),
+    ("bitstamp", "ltcusd"): Quirk("freeze"),
+    ("coinbase-pro", "xrpusd"): Quirk("slip", factor=100),
+}
+# Cryptowatch's allowance in its last form (credits as floats); older answers counted CPU
+# nanoseconds as integers, which the parser's tests cover from recorded shapes.
+ALLOWANCE = {"cost": 0.015, "remaining": 9.985, "upgrade": "For unlimited API access, sign up"}
+CURRENCY_SYMBOLS = [["UST", "USDt"], ["UDC", "USDC"], ["EUT", "EURt"], ["DSH", "DASH"]]
+CURRENCY_SYMBOLS += [["IOT", "IOTA"], ["ATO", "ATOM"], ["BTCF0", "BTC"], ["USTF0", "USDt0"]]
+
+
 @dataclass
 class DemoExchange:
     pairs: int = 300
@@ -99,12 +127,23 @@ class DemoExchange:
     cw_keys: str = "market"
     cw_page_size: int = 0
     cw_summaries_by: str = "market"
+    cw_repeat_cursor: bool = False  # a feed whose next page answers the same cursor again
     cw_pending: dict[str, list[tuple[str, Any]]] = field(default_factory=dict)
+    assets: Assets = field(init=False)
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed)
-        self.bitfinex = bitfinex_universe(self.pairs, self.rng)
-        self.cryptowatch = cryptowatch_universe(self.rng, markets=self.cryptowatch_markets)
+        self.assets = Assets.of(self.rng)
+        self.bitfinex = bitfinex_universe(self.pairs, self.rng, self.assets)
+        self.cryptowatch = cryptowatch_universe(
+            self.rng, self.assets, markets=self.cryptowatch_markets
+        )
+        # Cryptowatch's bitfinex markets are Bitfinex's own: one walk, two routes to it.
+        direct = {s[1:].lower(): walk for s, walk in self.bitfinex.items()}
+        for key in self.cryptowatch:
+            exchange, _, pair = key.partition(":")
+            if exchange == "bitfinex" and pair in direct:
+                self.cryptowatch[key] = direct[pair]
         self.origins = {symbol: walk.level for symbol, walk in self.bitfinex.items()}
 
     # -- answers ------------------------------------------------------------------------------
@@ -113,26 +152,28 @@ class DemoExchange:
         spike = self.next_price.pop(key, None)
         return spike if spike is not None else walk.level
 
+    @staticmethod
+    def ticker(last: float, volume: float) -> list[Any]:
+        """Bitfinex's ten ticker fields (`GET /v2/ticker/tSYM`; `tickers` puts SYMBOL first)."""
+        spread = last * 0.0005
+        return [
+            last - spread,
+            12.5,
+            last + spread,
+            9.1,
+            last * 0.01,
+            0.01,
+            last,
+            volume,
+            last * 1.02,
+            last * 0.98,
+        ]
+
     def tickers(self, fault: str | None) -> list[list[Any]]:
+        self.assets.step(self.rng, self.volatility)
         rows: list[list[Any]] = []
         for symbol, walk in self.bitfinex.items():
-            last = self._price(symbol, walk)
-            spread = last * 0.0005
-            rows.append(
-                [
-                    symbol,
-                    last - spread,
-                    12.5,
-                    last + spread,
-                    9.1,
-                    last * 0.01,
-                    0.01,
-                    last,
-                    walk.volume,
-                    last * 1.02,
-                    last * 0.98,
-                ]
-            )
+            rows.append([symbol, *self.ticker(self._price(symbol, walk), walk.volume)])
         # A perpetual future, as real lists hold: not a spot market (ignored by the fetcher).
         rows.append(
             [
@@ -180,47 +221,101 @@ class DemoExchange:
         return rows
 
     def prices(self, fault: str | None) -> dict[str, Any]:
+        self.assets.step(self.rng, self.volatility)
         result: dict[str, float] = {}
         for key, walk in self.cryptowatch.items():
             result[f"market:{key}"] = self._price(f"cw:{key}", walk)
         if fault == "zero-price" and result:
             result[next(iter(result))] = 0
         result["index:kraken-futures:fi_xbtusd_180615"] = 6432.1
-        return {"result": result, "allowance": {"cost": 0.015, "remaining": 9.985, "upgrade": "x"}}
+        return {"result": result, "allowance": ALLOWANCE}
 
     def market_ids(self) -> dict[str, int]:
         """Cryptowatch's numeric market ids (`exchange:pair` → id), stable for a universe."""
         return {key: i for i, key in enumerate(sorted(self.cryptowatch), start=1)}
 
-    def first_page(self, name: str, answer: dict[str, Any]) -> dict[str, Any]:
+    def first_page(self, name: str, answer: dict[str, Any], by_id: bool = False) -> dict[str, Any]:
         """`answer` in the configured shape; the first page of it when paging. The whole
         answer, as served across its pages, is kept under `served[name]`."""
         result = answer["result"]
         if name == "prices" and self.cw_keys == "legacy":
             result = {k.removeprefix("market:"): v for k, v in result.items()}
-        if name == "summaries" and self.cw_summaries_by == "id":
+        if name == "summaries" and (by_id or self.cw_summaries_by == "id"):
             ids = self.market_ids()
             result = {str(ids[k]): v for k, v in result.items()}
         whole = {"result": result, "allowance": answer["allowance"]}
         self.served[name] = whole
-        if not self.cw_page_size:
-            return whole
+        if not self.cw_page_size:  # one page, with the cursor the 2023 API sent on every one
+            return whole | {"cursor": {"last": f"{name}-end", "hasMore": False}}
         return self.page(name, list(result.items()), whole["allowance"])
 
-    def page(self, name: str, items: list[tuple[str, Any]], allowance: Any) -> dict[str, Any]:
+    def page(
+        self, name: str, items: list[tuple[str, Any]], allowance: Any, cursor: str | None = None
+    ) -> dict[str, Any]:
         size = self.cw_page_size
         body: dict[str, Any] = {"result": dict(items[:size]), "allowance": allowance}
-        cursor = f"{name}-{self.rng.getrandbits(48):x}"
+        cursor = cursor or f"{name}-{self.rng.getrandbits(48):x}"
         if items[size:]:
             self.cw_pending[cursor] = items[size:]
         body["cursor"] = {"last": cursor, "hasMore": bool(items[size:])}
         return body
 
     def next_page(self, name: str, cursor: str) -> dict[str, Any] | None:
+        items = self.cw_pending.get(cursor) if self.cw_repeat_cursor else None
+        if items is not None:  # a broken feed: the same page and cursor again, for ever
+            self.served[f"{name} repeats"] = self.served.get(f"{name} repeats", 0) + 1
+            return self.page(name, items, {"cost": 0.005, "remaining": 9.9}, cursor)
         items = self.cw_pending.pop(cursor, None)
         if items is None or not cursor.startswith(name):
             return None
         return self.page(name, items, {"cost": 0.005, "remaining": 9.9})
+
+    def pair_listing(self) -> dict[str, Any]:
+        """Cryptowatch's `/pairs`: every pair its markets trade, with base and quote."""
+        pairs: dict[str, tuple[str, str]] = {}
+        for key in self.cryptowatch:
+            pair = key.partition(":")[2]
+            for quote in ("usdt", "usd"):
+                if pair.endswith(quote) and len(pair) > len(quote):
+                    pairs.setdefault(pair, (pair[: -len(quote)], quote))
+                    break
+        listed = [
+            {
+                "id": i,
+                "symbol": pair,
+                "base": {"id": 2 * i, "symbol": base, "name": base.upper(), "fiat": False},
+                "quote": {"id": 98, "symbol": quote, "name": quote.upper(), "fiat": quote == "usd"},
+                "route": f"https://api.cryptowat.ch/pairs/{pair}",
+            }
+            for i, (pair, (base, quote)) in enumerate(sorted(pairs.items()), start=1)
+        ]
+        listed.append(  # a futures pair, as the real listing has: not spot
+            {
+                "id": 9999,
+                "symbol": "btcusd-weekly-futures",
+                "base": {"id": 60, "symbol": "btc", "name": "Bitcoin", "fiat": False},
+                "quote": {"id": 98, "symbol": "usd", "name": "United States Dollar", "fiat": True},
+                "futuresContractPeriod": "weekly",
+            }
+        )
+        return {"result": listed, "allowance": {"cost": 0.002, "remaining": 9.9}}
+
+    def conf(self, keys: list[str]) -> list[Any] | None:
+        """Bitfinex's `conf`: one list per key asked, in order; None for an unknown key."""
+        answers: list[Any] = []
+        for key in keys:
+            if key == "pub:list:pair:exchange":
+                answers.append([s[1:] for s in self.bitfinex])
+            elif key == "pub:map:currency:sym":
+                answers.append(CURRENCY_SYMBOLS)
+            else:
+                return None
+        return answers
+
+    def set_quirk(self, exchange: str, symbol: str, quirk: Quirk | None) -> str:
+        key, walk = self._market(exchange, symbol)
+        walk.quirk = quirk
+        return key
 
     def summaries(self) -> dict[str, Any]:
         result = {
@@ -232,11 +327,13 @@ class DemoExchange:
                     "change": {"percentage": 0.01, "absolute": w.level * 0.01},
                 },
                 "volume": w.volume,
+                "volumeBase": w.volume,
                 "volumeQuote": w.volume * w.level,
+                "volumeUSD": w.volume * w.level,
             }
             for key, w in self.cryptowatch.items()
         }
-        return {"result": result, "allowance": {"cost": 16767, "remaining": 1999983233}}
+        return {"result": result, "allowance": ALLOWANCE}
 
     def candles(
         self, symbol: str, start_ms: int, end_ms: int, limit: int, ascending: bool
@@ -389,6 +486,15 @@ def kraken_altname(asset: str) -> str:
     return asset[1:] if len(asset) == 4 and asset[0] in "XZ" and asset != "XTZ" else asset
 
 
+def describe(quirk: Quirk) -> str:
+    return {
+        "drift": f"drifts {quirk.percent:g} % away from the pair's other markets",
+        "offset": f"stands {quirk.percent:g} % away from the pair's other markets",
+        "freeze": "freezes: the same price and volume in every answer",
+        "slip": f"has a decimal slip: {quirk.factor:g} × its price",
+    }.get(quirk.kind, "")
+
+
 def candle_level(origin: float, minute: int) -> float:
     """A smooth deterministic path around `origin`: two slow waves, ±3 %."""
     return origin * (1 + 0.02 * math.sin(minute / 5400) + 0.01 * math.sin(minute / 700))
@@ -443,9 +549,6 @@ def make_app(exchange: DemoExchange) -> web.Application:
     async def status(_: web.Request) -> web.Response:
         return web.json_response([1])
 
-    async def pair_list(_: web.Request) -> web.Response:
-        return web.json_response([[s[1:] for s in exchange.bitfinex]])
-
     async def candles(request: web.Request) -> web.Response:
         parts = request.match_info["key"].split(":", 2)  # trade:1m:tTESTBTC:TESTUSD
         symbol = parts[2] if len(parts) == 3 else ""
@@ -454,9 +557,11 @@ def make_app(exchange: DemoExchange) -> web.Application:
         try:
             start = int(request.query.get("start", "0"))
             end = int(request.query.get("end", str(int(time.time() * 1000))))
-            limit = min(int(request.query.get("limit", "100")), 10_000)
+            limit = int(request.query.get("limit", "100"))
         except ValueError:
             return web.json_response(["error", 10020, "start: invalid"], status=500)
+        if limit > 10_000:
+            return web.json_response(["error", 10020, "limit: invalid"], status=500)
         ascending = request.query.get("sort") == "1"
         return await faulty(
             "candles",
@@ -492,7 +597,8 @@ def make_app(exchange: DemoExchange) -> web.Application:
     async def summaries(request: web.Request) -> web.Response:
         if "cursor" in request.query:
             return later_page("summaries", request.query["cursor"])
-        return web.json_response(exchange.first_page("summaries", exchange.summaries()))
+        by_id = request.query.get("keyBy") == "id"
+        return web.json_response(exchange.first_page("summaries", exchange.summaries(), by_id))
 
     async def markets(_: web.Request) -> web.Response:
         listed = [
@@ -506,6 +612,7 @@ def make_app(exchange: DemoExchange) -> web.Application:
         exchange.cw_keys = str(body.get("keys", exchange.cw_keys))
         exchange.cw_page_size = int(body.get("page_size", exchange.cw_page_size))
         exchange.cw_summaries_by = str(body.get("summaries_by", exchange.cw_summaries_by))
+        exchange.cw_repeat_cursor = bool(body.get("repeat_cursor", exchange.cw_repeat_cursor))
         return web.json_response({"ok": True})
 
     async def control_price(request: web.Request) -> web.Response:
@@ -536,6 +643,46 @@ def make_app(exchange: DemoExchange) -> web.Application:
             return web.json_response({"error": str(exc)}, status=400)
         return web.json_response({"ok": True})
 
+    async def control_quirk(request: web.Request) -> web.Response:
+        body = await request.json()
+        kind = str(body.get("kind", "none"))
+        if kind not in ("offset", "drift", "freeze", "slip", "none"):
+            return web.json_response({"error": f"unknown quirk {kind!r}"}, status=400)
+        quirk = None
+        if kind != "none":
+            quirk = Quirk(kind, float(body.get("percent", 0)), float(body.get("factor", 100)))
+        try:
+            key = exchange.set_quirk(
+                str(body.get("exchange", "bitfinex")), str(body["symbol"]).lower(), quirk
+            )
+        except KeyError as exc:
+            return web.json_response({"error": f"unknown market {exc}"}, status=404)
+        return web.json_response({"ok": True, "key": key, "kind": kind})
+
+    async def conf(request: web.Request) -> web.Response:
+        answer = exchange.conf(request.match_info["keys"].split(","))
+        if answer is None:
+            return web.json_response(["error", 10020, "keys: invalid"], status=500)
+        return web.json_response(answer)
+
+    async def single_ticker(request: web.Request) -> web.Response:
+        symbol = request.match_info["symbol"]
+        walk = exchange.bitfinex.get(symbol)
+        if walk is None:
+            return web.json_response(["error", 10020, "symbol: invalid"], status=500)
+        return web.json_response(exchange.ticker(walk.level, walk.volume))
+
+    async def single_price(request: web.Request) -> web.Response:
+        key = f"{request.match_info['exchange']}:{request.match_info['pair']}"
+        walk = exchange.cryptowatch.get(key)
+        if walk is None:
+            return web.json_response({"error": "Route not found"}, status=404)
+        allowance = {"cost": 0.005, "remaining": 9.995, "upgrade": "demo"}
+        return web.json_response({"result": {"price": walk.level}, "allowance": allowance})
+
+    async def pair_listing(_: web.Request) -> web.Response:
+        return web.json_response(exchange.pair_listing())
+
     async def control_volatility(request: web.Request) -> web.Response:
         exchange.volatility = float((await request.json())["volatility"])
         return web.json_response({"ok": True})
@@ -549,7 +696,8 @@ def make_app(exchange: DemoExchange) -> web.Application:
     app = web.Application()
     app.router.add_get("/v2/tickers", tickers)
     app.router.add_get("/v2/platform/status", status)
-    app.router.add_get("/v2/conf/pub:list:pair:exchange", pair_list)
+    app.router.add_get("/v2/conf/{keys}", conf)
+    app.router.add_get("/v2/ticker/{symbol}", single_ticker)
     app.router.add_get("/v2/candles/{key}/hist", candles)
     app.router.add_get("/0/public/Assets", kraken_assets)
     app.router.add_get("/0/public/AssetPairs", kraken_asset_pairs)
@@ -557,10 +705,13 @@ def make_app(exchange: DemoExchange) -> web.Application:
     app.router.add_get("/markets/prices", prices)
     app.router.add_get("/markets/summaries", summaries)
     app.router.add_get("/markets", markets)
+    app.router.add_get("/markets/{exchange}/{pair}/price", single_price)
+    app.router.add_get("/pairs", pair_listing)
     app.router.add_post("/control/cryptowatch", control_cryptowatch)
     app.router.add_post("/control/price", control_price)
     app.router.add_post("/control/fault", control_fault)
     app.router.add_post("/control/volatility", control_volatility)
+    app.router.add_post("/control/quirk", control_quirk)
     app.router.add_get("/control/served", served)
     app.router.add_route("*", "/{tail:.*}", not_found)
     return app
@@ -587,6 +738,10 @@ def serve(
     host: str, port: int, pairs: int = 300, seed: int = 1, cryptowatch_markets: int | None = None
 ) -> None:
     exchange = DemoExchange(pairs=pairs, seed=seed, cryptowatch_markets=cryptowatch_markets)
+    for (name, symbol), quirk in DEMO_QUIRKS.items():
+        if f"{name}:{symbol}" in exchange.cryptowatch:
+            exchange.set_quirk(name, symbol, quirk)
+            log.info("demo exchange: %s:%s %s", name, symbol, describe(quirk))
     log.info(
         "demo exchange: %d Bitfinex pairs, %d Cryptowatch markets on http://%s:%d",
         len(exchange.bitfinex),

@@ -1,10 +1,16 @@
-"""The demo exchange's universe: realistic pairs, levels and the walks that move them."""
+"""The demo exchange's universe: realistic pairs, levels and the walks that move them.
+
+Every asset has one USD level, a walk of its own; a market's price is its base's level over
+its quote's, times a small spread of its own that keeps returning to 1, so the same pair on
+several exchanges agrees within a fraction of a percent, as on real venues. A market can be
+given a quirk (`Quirk`): a price that drifts away, a feed that freezes, a decimal slip.
+"""
 
 from __future__ import annotations
 
 import math
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 # Base assets and their USD level; long names get Bitfinex's colon form (tDOGE:USD).
 BASES = {
@@ -77,8 +83,11 @@ BASES = {
     "ZIL": 0.02,
     "FTM": 0.4,
     "GALA": 0.03,
+    "UST": 1.0,
 }
 QUOTES = {"USD": 1.0, "UST": 1.0, "EUR": 0.92, "GBP": 0.79, "JPY": 150.0, "BTC": 1 / 40_000.0}
+# Cryptowatch names an asset as the world does where Bitfinex has its own code.
+WORLD_NAMES = {"ATO": "atom", "UST": "usdt"}
 FUNDING = ["fUSD", "fUST", "fBTC", "fETH", "fEUR", "fJPY", "fGBP", "fEOS", "fXRP", "fLTC"]
 CRYPTOWATCH_EXCHANGES = ["kraken", "coinbase-pro", "binance", "bitstamp", "bitfinex"]
 
@@ -93,39 +102,104 @@ def bitfinex_symbol(base: str, quote: str) -> str:
 
 
 @dataclass
+class Quirk:
+    """What is wrong with a market: `offset` (its price `percent` away from the others, at
+    once), `drift` (the same, reached one percent per answer), `freeze` (the same price and
+    volume in every answer), `slip` (a decimal slip: `factor` × the price)."""
+
+    kind: str
+    percent: float = 0.0
+    factor: float = 100.0
+    reached: float = 0.0  # how far a drift has got
+
+
+@dataclass
 class Walk:
     level: float
     volume: float
+    # The assets' shared walks this market's level follows (base over quote), if any.
+    base: Walk | None = None
+    quote: Walk | None = None
+    spread: float = 1.0
+    quirk: Quirk | None = None
 
     def step(self, rng: random.Random, volatility: float) -> None:
-        self.level *= math.exp(rng.gauss(0, volatility))
+        if self.quirk is not None and self.quirk.kind == "freeze":
+            return
         self.volume = max(0.0, self.volume * math.exp(rng.gauss(0, 0.01)))
+        if self.base is None or self.quote is None:
+            self.level *= math.exp(rng.gauss(0, volatility))
+            return
+        # A spread that keeps returning to 1: the market stays with the others.
+        self.spread = math.exp(0.8 * math.log(self.spread) + rng.gauss(0, volatility / 2))
+        self.level = self.base.level / self.quote.level * self.spread * self.distortion()
+
+    def distortion(self) -> float:
+        quirk = self.quirk
+        if quirk is None:
+            return 1.0
+        if quirk.kind == "slip":
+            return quirk.factor
+        if quirk.kind == "drift":
+            quirk.reached = min(quirk.percent, quirk.reached + 1.0)
+            return 1 + quirk.reached / 100
+        if quirk.kind == "offset":
+            return 1 + quirk.percent / 100
+        return 1.0
 
 
-def bitfinex_universe(pairs: int, rng: random.Random) -> dict[str, Walk]:
+@dataclass
+class Assets:
+    """Each asset's USD level, stepped once per answer: USD is 1, fiat fixed, the rest walk."""
+
+    walks: dict[str, Walk] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, rng: random.Random) -> Assets:
+        walks = {name: Walk(usd, 0.0) for name, usd in BASES.items()}
+        for fiat, rate in QUOTES.items():
+            if fiat not in walks:
+                walks[fiat] = Walk(1 / rate, 0.0)
+        return cls(walks)
+
+    def step(self, rng: random.Random, volatility: float) -> None:
+        for name, walk in self.walks.items():
+            if name in BASES and name != "UST":
+                walk.step(rng, volatility)
+
+    def market(self, base: str, quote: str, volume: float) -> Walk:
+        b, q = self.walks[base], self.walks[quote]
+        return Walk(b.level / q.level, volume, b, q)
+
+
+def bitfinex_universe(pairs: int, rng: random.Random, assets: Assets) -> dict[str, Walk]:
     walks: dict[str, Walk] = {}
-    for quote, rate in QUOTES.items():
-        for base, usd in BASES.items():
+    for quote in QUOTES:
+        for base in BASES:
             if base == quote or len(walks) >= pairs:
                 continue
             symbol = bitfinex_symbol(base, quote)
-            walks.setdefault(symbol, Walk(usd * rate, rng.uniform(10, 100_000)))
+            walks.setdefault(symbol, assets.market(base, quote, rng.uniform(10, 100_000)))
     # Beyond the real combinations (~420), synthetic listings for load tests.
     for i in range(pairs - len(walks)):
         walks[f"tSYN{i:04d}:USD"] = Walk(rng.uniform(0.01, 1000), rng.uniform(10, 100_000))
     return walks
 
 
+def world_name(code: str) -> str:
+    return WORLD_NAMES.get(code, code.lower())
+
+
 def cryptowatch_universe(
-    rng: random.Random, per_exchange: int = 30, markets: int | None = None
+    rng: random.Random, assets: Assets, per_exchange: int = 30, markets: int | None = None
 ) -> dict[str, Walk]:
     """Cryptowatch's markets: the real bases on five exchanges, or, with `markets`, that many
     (the real bases first, then numbered tokens spread over the exchanges: a scale test)."""
     walks: dict[str, Walk] = {}
     for exchange in CRYPTOWATCH_EXCHANGES:
         for base in list(BASES)[:per_exchange]:
-            pair = f"{base.lower()}usd"
-            walks[f"{exchange}:{pair}"] = Walk(BASES[base], rng.uniform(10, 100_000))
+            pair = f"{world_name(base)}usd"
+            walks[f"{exchange}:{pair}"] = assets.market(base, "USD", rng.uniform(10, 100_000))
     if markets is not None:
         walks = dict(list(walks.items())[:markets])
         for i in range(markets - len(walks)):

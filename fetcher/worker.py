@@ -13,15 +13,18 @@ import aiohttp
 
 from common.db import Store
 from common.errors import StoreError, StoreMisconfigured
+from common.figures import FiguresDoc
+from common.figures_store import FiguresStore
 from common.lifecycle import touch_alive
 from common.models import Market, Point
 from common.settings import Settings
+from fetcher.aggregate import Aggregator, points_of
 from fetcher.backfill import Backfill
 from fetcher.errors import Maintenance, SourceError, UnknownShape
 from fetcher.http import get_json
 from fetcher.ingest import Batch, Ingest
 from fetcher.schedule import ticks
-from fetcher.sources import Source
+from fetcher.sources import Parsed, Source
 from fetcher.spool import Spool
 
 log = logging.getLogger(__name__)
@@ -39,6 +42,7 @@ class SourceFigures:
     fetched: int = 0  # markets in the last good answer
     skipped: int = 0  # rows skipped in the last answer (bad data)
     ignored: int = 0  # rows or keys ignored in the last answer (not markets by design)
+    unsplit: int = 0  # markets of the last answer whose base and quote are unknown
     failures: int = 0  # ticks this source could not fetch, since start
     failed: Counter[str] = field(default_factory=Counter)  # those failures by reason
     last_error: str = ""
@@ -58,6 +62,8 @@ class Figures:
     missed: int = 0
     last_duration: float = 0.0
     sources: dict[str, SourceFigures] = field(default_factory=dict)
+    across: FiguresDoc | None = None  # the last tick's cross-market figures
+    across_seconds: float = 0.0  # CPU time they took
 
 
 class Fetcher:
@@ -68,11 +74,17 @@ class Fetcher:
         self.store = store
         self.http = http
         self.sources = sources
+        # One batch per source and tick, and one of cross-market figures.
         self.ingest = Ingest(
-            store, settings.buffer_ticks * len(sources), Spool(settings.spool_file)
+            store, settings.buffer_ticks * (len(sources) + 1), Spool(settings.spool_file)
         )
         self.figures = Figures(sources={s.id: SourceFigures() for s in sources})
         self.markets: dict[str, list[Market]] = {}  # each source's markets in its last answer
+        self.aggregator = Aggregator(
+            settings.stale_after, settings.outlier_percent, settings.figures_state_file
+        )
+        self.figures_store = FiguresStore(store)
+        self.publishing: asyncio.Task[None] | None = None
 
     async def run_tick(self, t: int) -> bool:
         """Fetch tick `t` from every source and queue its points; True if every source answered."""
@@ -86,24 +98,69 @@ class Fetcher:
         )
         deadline = started + max(budget, 0.5)
         results = await asyncio.gather(*(self._source_tick(s, t, deadline) for s in self.sources))
+        answered = [parsed for parsed in results if parsed is not None]
+        self.across(t, answered)
         self.figures.ticks += 1
         self.figures.last_duration = time.monotonic() - started
+        across = self.figures.across
         log.info(
-            "tick %d done in %.2f s: %s; buffer %d point(s)",
+            "tick %d done in %.2f s: %s; %d pairs, %d assets in %.3f s; buffer %d point(s)",
             t,
             self.figures.last_duration,
             ", ".join(f"{s.id} {self.figures.sources[s.id].fetched}" for s in self.sources),
+            len(across.pairs) if across else 0,
+            len(across.assets) if across else 0,
+            self.figures.across_seconds,
             self.ingest.depth,
         )
-        return all(results)
+        return len(answered) == len(results)
 
-    async def _source_tick(self, source: Source, t: int, deadline: float) -> bool:
-        """Fetch and queue one source's tick; False (a failed fetch, counted by reason) when
-        its answer is an error, of an unknown shape, or empty where it had markets before."""
+    def across(self, t: int, answered: list[Parsed]) -> None:
+        """Tick t's cross-market figures from the sources that answered in time: queued as
+        points (exchanges `all` and `asset`) and published as the document `/pairs` reads."""
+        started = time.process_time()
+        try:
+            doc = self.aggregator.tick(
+                t,
+                [q for parsed in answered for q in parsed.quotes],
+                [q for parsed in answered for q in parsed.shadows],
+            )
+        except Exception:  # a bug here must not cost the tick its markets' points
+            log.exception("tick %d: cross-market figures failed; the markets are stored", t)
+            return
+        self.figures.across_seconds = time.process_time() - started
+        self.figures.across = doc
+        points = points_of(doc)
+        if points:
+            self.ingest.submit(Batch("figures", t, points))
+        if doc.mismatches:
+            worst = doc.mismatches[0]
+            log.warning(
+                "tick %d: %d market(s) differ by more than 1 %% between the direct fetch and the "
+                "Cryptowatch feed; the most: %s %s direct, %s through the feed",
+                t,
+                len(doc.mismatches),
+                worst.market,
+                f"{worst.direct:.10g}",
+                f"{worst.feed:.10g}",
+            )
+        if self.publishing is None or self.publishing.done():
+            self.publishing = asyncio.create_task(self.publish(doc))
+
+    async def publish(self, doc: FiguresDoc) -> None:
+        try:
+            await self.figures_store.put(doc)
+        except StoreError as exc:  # the next tick publishes its own
+            log.warning("tick %d: cross-market figures not published: %s", doc.t, exc)
+
+    async def _source_tick(self, source: Source, t: int, deadline: float) -> Parsed | None:
+        """Fetch and queue one source's tick, and return its answer; None (a failed fetch,
+        counted by reason) when its answer is an error, of an unknown shape, or empty where it
+        had markets before."""
         figures = self.figures.sources[source.id]
         if time.time() < figures.paused_until:
             figures.fail("maintenance", "paused: the exchange said it is in maintenance")
-            return False
+            return None
         try:
             payload = await source.fetch(
                 lambda path: get_json(
@@ -124,13 +181,13 @@ class Fetcher:
                 exc,
                 MAINTENANCE_PAUSE,
             )
-            return False
+            return None
         except UnknownShape as exc:
             figures.fail(exc.reason, str(exc))
             if exc.sample[:40] not in figures.shapes:  # once per shape, with a sample
                 figures.shapes.add(exc.sample[:40])
                 log.error("%s: tick %d: an answer of unknown shape: %s", source.id, t, exc)
-            return False
+            return None
         except SourceError as exc:
             figures.fail(exc.reason, str(exc))
             log.error(
@@ -140,11 +197,11 @@ class Fetcher:
                 exc,
                 t + self.settings.fetch_interval,
             )
-            return False
+            return None
         except Exception as exc:
             figures.fail("bug", repr(exc))
             log.exception("%s: tick %d failed unexpectedly; next try next tick", source.id, t)
-            return False
+            return None
         if figures.paused_until:
             figures.paused_until = 0.0
             log.info("%s: answering again after its maintenance", source.id)
@@ -158,8 +215,9 @@ class Fetcher:
                 t,
                 had,
             )
-            return False
+            return None
         figures.fetched = len(parsed.quotes)
+        figures.unsplit = len(parsed.unsplit)
         figures.skipped = sum(parsed.skipped.values())
         figures.ignored = sum(parsed.ignored.values())
         figures.figures = dict(parsed.figures)
@@ -172,13 +230,15 @@ class Fetcher:
         self.markets[source.id] = [q.market for q in parsed.quotes]
         points = [Point(q.market, t, q.price, q.volume) for q in parsed.quotes]
         self.ingest.submit(Batch(source.id, t, points))
-        return True
+        return parsed
 
     async def fetch_once(self, t: int) -> bool:
         """`fetch --once`: one tick (after what the spool held), written before returning; True
         when all of it is stored."""
         self.ingest.resume()
         fetched = await self.run_tick(t)
+        if self.publishing is not None:
+            await self.publishing
         return await self.ingest.drain() and fetched
 
     async def heartbeat(self) -> None:
@@ -193,6 +253,14 @@ class Fetcher:
             "written_points": self.ingest.written_points,
         }
         fields |= self.store.outage.figures()
+        across = self.figures.across
+        if across is not None:
+            fields |= {
+                "across.tick": across.t,
+                "across.pairs": len(across.pairs),
+                "across.assets": len(across.assets),
+                "across.seconds": round(self.figures.across_seconds, 4),
+            }
         for name, f in self.figures.sources.items():
             fields |= {
                 f"{name}.newest": self.ingest.newest_by_source.get(name, 0),
@@ -200,6 +268,7 @@ class Fetcher:
                 f"{name}.written": self.ingest.written_by_source[name],
                 f"{name}.skipped": f.skipped,
                 f"{name}.ignored": f.ignored,
+                f"{name}.unsplit": f.unsplit,
                 f"{name}.failures": f.failures,
             }
             fields |= {f"{name}.failed.{why}": n for why, n in f.failed.items()}
@@ -244,6 +313,8 @@ class Fetcher:
             await writer
             if heartbeat:
                 await heartbeat
+            if self.publishing is not None:
+                await self.publishing
 
     async def previous_newest(self) -> int | None:
         """The newest tick the previous run wrote, when a restart gap should be refilled."""

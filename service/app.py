@@ -10,17 +10,20 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from common.aws import dynamodb
 from common.db import Store
+from common.figures_store import FiguresStore
 from common.settings import Settings
 from service import errors
-from service.cache import CachedAnswers, ResponseCache, SnapshotCache
+from service.cache import CachedAnswers, FiguresCache, ResponseCache, SnapshotCache
 from service.deps import State
 from service.guard import ReadOnlyGuard
 from service.metrics import Metrics, MetricsMiddleware
-from service.routes import alerts, dashboard, health, rank, symbols
+from service.routes import alerts, assets, dashboard, health, pairs, rank, symbols
 
 DESCRIPTION = """
 Prices and 24h volumes of every market on Bitfinex (and Cryptowatch-format feeds), one point
 per market per tick; rank by the standard deviation of the last window; price alerts.
+Across markets: each pair over every exchange (`/pairs`, exchange `all`) and each asset over
+its pairs (`/assets`, exchange `asset`), with outlier and stale markets set aside.
 
 Times are ISO-8601 UTC (`2026-11-23T08:00:00Z`); parameters accept ISO-8601 or epoch seconds.
 Answers change once per tick and carry `ETag` and `Cache-Control`.
@@ -33,7 +36,11 @@ def create_app(settings: Settings) -> FastAPI:
         async with dynamodb(settings, timeout=settings.read_timeout) as client:
             store = Store(client, settings)
             app.state.tracker = State(
-                settings, store, SnapshotCache(store, settings.fetch_interval), ResponseCache()
+                settings,
+                store,
+                SnapshotCache(store, settings.fetch_interval),
+                ResponseCache(),
+                FiguresCache(FiguresStore(store), settings.fetch_interval),
             )
             yield
 
@@ -58,7 +65,7 @@ def create_app(settings: Settings) -> FastAPI:
         )
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)  # outermost: sees hits too
     errors.install(app)
-    for module in (symbols, rank, alerts, health, dashboard):
+    for module in (symbols, rank, pairs, assets, alerts, health, dashboard):
         app.include_router(module.router)
     app.mount("/static", dashboard.static_files(), name="static")
     return app

@@ -24,6 +24,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from common.db import Store
 from common.errors import StoreError, TrackerError
+from common.figures import FiguresDoc
+from common.figures_store import FiguresStore
 from common.models import Market
 from common.snapshot import Snapshot
 from common.ticks import next_tick
@@ -95,6 +97,44 @@ class SnapshotCache:
         return headers
 
 
+class FiguresCache:
+    """The cross-market figures document, re-read when its head changes (asked at most every
+    `poll` seconds); kept and served while DynamoDB cannot be read, like the board."""
+
+    def __init__(self, store: FiguresStore, interval: int) -> None:
+        self.store = store
+        self.poll = min(1.0, interval / 4)
+        self.doc: FiguresDoc | None = None
+        self.checked = -math.inf
+        self.error: StoreError | None = None
+        self._lock = asyncio.Lock()
+
+    @property
+    def version(self) -> str:
+        return self.doc.version if self.doc else "none"
+
+    def _held(self) -> FiguresDoc | None:
+        if self.doc is None and self.error is not None:
+            raise self.error
+        return self.doc
+
+    async def get(self) -> FiguresDoc | None:
+        if time.monotonic() < self.checked + self.poll:
+            return self._held()
+        async with self._lock:
+            if time.monotonic() < self.checked + self.poll:
+                return self._held()
+            try:
+                head = await self.store.head()
+                if head is not None and head.version != self.version:
+                    self.doc = await self.store.get() or self.doc
+                self.error = None
+            except StoreError as exc:
+                self.error = exc
+            self.checked = time.monotonic()
+            return self._held()
+
+
 def version(snapshot: Snapshot | None) -> str:
     """What every cached answer is tied to: a new snapshot invalidates them all."""
     return snapshot.version if snapshot else "empty"
@@ -126,6 +166,8 @@ class Entry:
     route: object  # the matched route, so metrics label a cache hit like the request it repeats
     # What the answer is tied to (by default the whole board).
     versioner: Versioner = field(default_factory=lambda: version)
+    # Brings what `versioner` reads up to date first (for answers not tied to the board).
+    refresh: Callable[[], Awaitable[object]] | None = None
 
 
 class ResponseCache:
@@ -154,6 +196,7 @@ class ResponseCache:
         snapshot: Snapshot | None,
         build: Callable[[], Awaitable[BaseModel | bytes]],
         versioner: Versioner = version,
+        refresh: Callable[[], Awaitable[object]] | None = None,
     ) -> Response:
         """The cached answer for this URL and version (by default the board's), built once if
         missing — once, too, for identical requests arriving while it is built: a model, or
@@ -163,7 +206,7 @@ class ResponseCache:
         wanted = versioner(snapshot)
         if entry is None or entry.version != wanted:
             try:
-                entry = await self._build(key, wanted, build, versioner, request.scope)
+                entry = await self._build(key, wanted, build, versioner, request.scope, refresh)
             except StoreError:
                 if entry is None:
                     raise  # nothing held for this question: 503
@@ -180,6 +223,7 @@ class ResponseCache:
         build: Callable[[], Awaitable[BaseModel | bytes]],
         versioner: Versioner,
         scope: Scope,
+        refresh: Callable[[], Awaitable[object]] | None = None,
     ) -> Entry:
         pending = self.building.get((key, wanted))
         if pending is not None:
@@ -190,7 +234,7 @@ class ResponseCache:
             built = await build()
             body = built if isinstance(built, bytes) else built.model_dump_json().encode()
             etag = '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
-            entry = Entry(wanted, body, etag, scope.get("route"), versioner)
+            entry = Entry(wanted, body, etag, scope.get("route"), versioner, refresh)
             self.entries[key] = entry
             while len(self.entries) > self.size:
                 self.entries.popitem(last=False)
@@ -214,6 +258,8 @@ class ResponseCache:
             return None
         try:
             current = await snapshots.get()
+            if entry.refresh is not None:
+                await entry.refresh()
         except TrackerError:
             return None
         if entry.version != entry.versioner(current):

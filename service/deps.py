@@ -9,10 +9,11 @@ from fastapi import Depends, Path, Query, Request
 
 from common.db import Store
 from common.errors import NotFound
+from common.figures import FiguresDoc
 from common.models import EXCHANGE_RE, SYMBOL_RE, Market
 from common.settings import Settings
 from common.snapshot import Snapshot
-from service.cache import ResponseCache, SnapshotCache
+from service.cache import FiguresCache, ResponseCache, SnapshotCache
 from service.errors import Invalid, NotReady
 from service.ranking import Rankings
 
@@ -26,6 +27,7 @@ class State:
     store: Store
     snapshots: SnapshotCache
     responses: ResponseCache
+    figures: FiguresCache
     rankings: Rankings = field(default_factory=Rankings)
     freshness: tuple[float, Reading] | None = None  # (monotonic time, reading): service.freshness
 
@@ -120,3 +122,18 @@ async def market(
 
 ExchangeDep = Annotated[str | None, Depends(exchange_filter)]
 MarketDep = Annotated[Market, Depends(market)]
+
+
+async def ready_figures(state: StateDep) -> FiguresDoc:
+    """The cross-market figures, or 503 + Retry-After while the fetcher has published none."""
+    doc = await state.figures.get()
+    if doc is None:
+        raise NotReady(
+            "cross-market figures not ready yet: the fetcher publishes them after each tick "
+            "(is `tracker fetch` running?)",
+            retry_after=state.settings.fetch_interval,
+        )
+    return doc
+
+
+FiguresDep = Annotated[FiguresDoc, Depends(ready_figures)]

@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass
 
 from common.errors import StoreError
+from common.figures import FiguresDoc
 from common.snapshot import Snapshot
 from common.ticks import iso
 from service.deps import State
@@ -29,6 +30,7 @@ class Reading:
     fetcher: Beat | None
     alerter: Beat | None
     limit: float  # seconds after which data counts as stale
+    figures: FiguresDoc | None = None  # the newest cross-market figures
 
     @property
     def ready(self) -> bool:
@@ -118,18 +120,49 @@ class Reading:
             return Component(ok=False, detail=f"silent: {text}: is it running?", age_seconds=age)
         return Component(ok=True, detail=text, age_seconds=age)
 
+    def pairs(self) -> Component:
+        """The cross-market figures: how many, how fresh, what could not be placed."""
+        doc = self.figures
+        if doc is None:
+            return Component(
+                ok=False, detail="no cross-market figures yet (the fetcher publishes them)"
+            )
+        age = self.at - doc.t
+        text = f"{len(doc.pairs)} pairs, {len(doc.assets)} assets at tick {iso(doc.t)}"
+        if doc.unsplit:
+            text += (
+                f"; {doc.unsplit} market(s) without a known base and quote, left out "
+                f"({doc.unsplit_sample})"
+            )
+        text += f"; {doc.compared} market(s) compared across sources, {len(doc.mismatches)} differ"
+        if age > self.limit:
+            return Component(ok=False, detail=f"stale: {text}", age_seconds=age)
+        return Component(ok=True, detail=text, age_seconds=age)
+
+    def mismatches(self) -> list[str]:
+        """A market fetched directly and through the Cryptowatch feed at different prices."""
+        if self.figures is None:
+            return []
+        return [
+            f"cross-source check: {m.market} is {m.direct:.10g} fetched directly but "
+            f"{m.feed:.10g} through the Cryptowatch feed ({100 * m.difference:+.2f} %)"
+            for m in self.figures.mismatches
+        ]
+
     def status(self) -> Status:
         dynamodb, board, alerter = self.dynamodb(), self.board(), self.alerter_component()
-        fetcher = self.fetchers()
+        fetcher, pairs = self.fetchers(), self.pairs()
         named = [("DynamoDB", dynamodb), ("figures", board), ("alerter", alerter)]
         named += [(f"fetcher {name}", c) for name, c in fetcher.items()]
+        named += [("pairs", pairs)]
         return Status(
             time=iso(round(self.at)),
             dynamodb=dynamodb,
             board=board,
             fetcher=fetcher,
             alerter=alerter,
-            problems=[f"{name}: {c.detail}" for name, c in named if not c.ok],
+            pairs=pairs,
+            problems=[f"{name}: {c.detail}" for name, c in named if not c.ok] + self.mismatches(),
         )
 
 
@@ -150,9 +183,19 @@ async def reading(state: State) -> Reading:
         snapshot = await state.snapshots.get()
     except StoreError:
         snapshot = None
+    try:
+        figures = await state.figures.get()
+    except StoreError:
+        figures = None
     interval = state.settings.fetch_interval
     found = Reading(
-        time.time(), error, snapshot, beats["fetcher"], beats["alerter"], 2 * interval + 10
+        time.time(),
+        error,
+        snapshot,
+        beats["fetcher"],
+        beats["alerter"],
+        2 * interval + 10,
+        figures,
     )
     state.freshness = (time.monotonic(), found)
     return found

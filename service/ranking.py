@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from common.assets import AGGREGATES
 from common.models import Market, Metric
 from common.snapshot import Snapshot
 from common.stats import Summary, competition_rank, rank_score
@@ -31,32 +32,44 @@ def rank_rows(rows: Iterable[BoardRow], metric: Metric, normalize: bool) -> list
     ]
 
 
+MARKETS = "markets"  # the exchanges' own markets, apart from the aggregates
+
+
+def group_of(market: Market) -> str:
+    """What a market is ranked among: the exchanges' markets, the pairs (`all`) or the
+    assets (`asset`): the contract's "relative to other metrics of the same type"."""
+    return market.exchange if market.exchange in AGGREGATES else MARKETS
+
+
 class Rankings:
-    """Every market ranked, once per snapshot, metric and normalisation: the answers of all
-    `/symbols/{symbol}/rank` requests of a tick share one sort."""
+    """Every market of a group ranked, once per snapshot, group, metric and normalisation:
+    the answers of all `/symbols/{symbol}/rank` requests of a tick share one sort."""
 
     def __init__(self) -> None:
         self.version: str | None = None
-        self.ranked: dict[tuple[Metric, bool], tuple[list[Ranked], dict[Market, Ranked]]] = {}
+        self.ranked: dict[tuple[str, Metric, bool], tuple[list[Ranked], dict[Market, Ranked]]] = {}
 
-    def of(self, snapshot: Snapshot | None, metric: Metric, normalize: bool) -> list[Ranked]:
-        return self._get(snapshot, metric, normalize)[0]
+    def of(
+        self, snapshot: Snapshot | None, metric: Metric, normalize: bool, group: str = MARKETS
+    ) -> list[Ranked]:
+        return self._get(snapshot, metric, normalize, group)[0]
 
     def find(
         self, snapshot: Snapshot | None, market: Market, metric: Metric, normalize: bool
     ) -> tuple[Ranked | None, int]:
-        """The market's entry (None when it is not ranked) and how many markets are."""
-        ranked, by_market = self._get(snapshot, metric, normalize)
+        """The market's entry (None when it is not ranked) and how many of its group are."""
+        ranked, by_market = self._get(snapshot, metric, normalize, group_of(market))
         return by_market.get(market), len(ranked)
 
     def _get(
-        self, snapshot: Snapshot | None, metric: Metric, normalize: bool
+        self, snapshot: Snapshot | None, metric: Metric, normalize: bool, group: str
     ) -> tuple[list[Ranked], dict[Market, Ranked]]:
         version = snapshot.version if snapshot else None
         if version != self.version:
             self.version, self.ranked = version, {}
-        key = (metric, normalize)
+        key = (group, metric, normalize)
         if key not in self.ranked:
-            ranked = rank_rows(snapshot.rows if snapshot else (), metric, normalize)
+            rows = snapshot.rows if snapshot else ()
+            ranked = rank_rows((r for r in rows if group_of(r.market) == group), metric, normalize)
             self.ranked[key] = ranked, {r.market: r for r in ranked}
         return self.ranked[key]

@@ -171,4 +171,91 @@ class Status(BaseModel):
     board: Component
     fetcher: dict[str, Component] = Field(description="One entry per source")
     alerter: Component
+    pairs: Component = Field(description="The cross-market figures: pairs, assets, checks")
     problems: list[str] = Field(description="Every component that is not ok, in words")
+
+
+class ConstituentOut(BaseModel):
+    exchange: str
+    symbol: str
+    price: float
+    volume: float | None = Field(description="24 h base volume as the exchange reports it")
+    weight: float = Field(description="Share of the used volume in the price; 0 when not used")
+    deviation: float | None = Field(
+        description="price / ref − 1, ref the volume-weighted median of the other markets; "
+        "null when fewer than three markets could be compared"
+    )
+    status: str = Field(
+        description="used; outlier (beyond TRACKER_OUTLIER_PERCENT of the others, back only "
+        "within half of it); gross (10× or more away); stale (unchanged for "
+        "TRACKER_STALE_AFTER); no_volume"
+    )
+
+
+class PairOut(BaseModel):
+    model_config = _example(
+        pair="btc-usd",
+        base="btc",
+        quote="usd",
+        price=40101.3,
+        median=40100.0,
+        volume=5120.7,
+        markets=4,
+        excluded=1,
+        dispersion=0.0009,
+        time="2026-11-23T08:00:00Z",
+    )
+    pair: str = Field(description="{base}-{quote}, the symbol of its market on exchange `all`")
+    base: str
+    quote: str
+    price: float | None = Field(description="24 h-volume-weighted mean of the used prices")
+    median: float | None = Field(description="Volume-weighted median of the used prices")
+    volume: float = Field(description="24 h base volume of the used and outlier markets")
+    markets: int = Field(description="Markets used")
+    excluded: int = Field(description="Markets of the pair at this tick not used")
+    dispersion: float | None = Field(description="(max − min) / median of the used prices")
+    time: str = Field(description="The tick, ISO-8601 UTC")
+
+
+class PairDetail(PairOut):
+    constituents: list[ConstituentOut] = Field(description="Every market of the pair at the tick")
+    stale_after: int = Field(description="TRACKER_STALE_AFTER in force, seconds")
+    outlier_percent: float = Field(description="TRACKER_OUTLIER_PERCENT in force")
+
+
+class PairList(BaseModel):
+    pairs: list[PairOut] = Field(description="Largest USD volume first")
+    total: int = Field(description="Pairs matching (before limit/offset)")
+    as_of: str = Field(description="When the fetcher computed these figures")
+
+
+class AssetOut(BaseModel):
+    model_config = _example(
+        asset="btc",
+        price_usd=40101.3,
+        price_via="btc-usd",
+        volume=6210.4,
+        volume_usd=249041290.2,
+        markets=12,
+        time="2026-11-23T08:00:00Z",
+    )
+    asset: str
+    price_usd: float | None = Field(description="Null when no path to USD exists")
+    price_via: str | None = Field(
+        description="The pairs the USD price came through: `btc-usd`, `eth-usdt×usdt-usd`, "
+        "`xyz-btc×btc-usd`"
+    )
+    volume: float = Field(description="24 h, in the asset's own units (base + quote sides)")
+    volume_usd: float | None
+    markets: int = Field(description="Markets used in its pairs' figures")
+    time: str
+
+
+class AssetDetail(AssetOut):
+    pairs: list[PairOut] = Field(description="The pairs it is the base or the quote of")
+
+
+class AssetList(BaseModel):
+    assets: list[AssetOut] = Field(description="Largest USD volume first")
+    total: int
+    as_of: str

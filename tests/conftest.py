@@ -19,11 +19,37 @@ from tests.e2e.conftest import Processes
 from tracker import dynamodb_local
 
 DATA = Path(__file__).parent / "data"
+# Real answers of the exchanges, recorded by other public projects (each file's source in its
+# README), beside the checkout as `shared/`: read from there, never copied into the project.
+RECORDED = Path(__file__).resolve().parents[2] / "shared" / "recorded"
 
 
 def load(source: str, name: str) -> Any:
-    """A recorded payload from tests/data/<source>/<name>.json."""
+    """A payload written in the real shapes, from tests/data/<source>/<name>.json."""
     return json.loads((DATA / source / f"{name}.json").read_text())
+
+
+def recorded(source: str, name: str) -> Any:
+    """A real recorded answer, from ../shared/recorded/<source>/<name>.json."""
+    path = RECORDED / source / f"{name}.json"
+    assert path.exists(), f"recorded answer {path} missing: is shared/ beside the checkout?"
+    return json.loads(path.read_text())
+
+
+def recorded_names(source: str) -> list[str]:
+    return sorted(p.stem for p in (RECORDED / source).glob("*.json"))
+
+
+class Pages:
+    """A fake `get` serving answers by path (query strings included)."""
+
+    def __init__(self, answers: dict[str, Any]) -> None:
+        self.answers = answers
+        self.asked: list[str] = []
+
+    async def __call__(self, path: str) -> Any:
+        self.asked.append(path)
+        return self.answers[path]
 
 
 @pytest.fixture(scope="module")

@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from common.assets import AGGREGATES, Split
 from common.models import EXCHANGE_RE, SYMBOL_RE, Market, Quote
 
 # Fetches one path of the source's API as parsed JSON (retries and deadlines are the caller's).
@@ -17,12 +18,16 @@ class Parsed:
     """A source's answer for one tick: the good quotes; every row or key not turned into one,
     counted by reason — `skipped` (bad data: a warning) apart from `ignored` (not a market by
     design: funding rows, indexes, derivatives, exchanges fetched directly); and figures the
-    answer carried (e.g. the remaining API allowance)."""
+    answer carried (e.g. the remaining API allowance). `shadows` are the quotes of markets
+    another source fetches directly (not stored: the cross-source check compares them), and
+    `unsplit` the markets whose base and quote the exchange's listing does not tell."""
 
     quotes: list[Quote] = field(default_factory=list)
     skipped: dict[str, int] = field(default_factory=dict)
     ignored: dict[str, int] = field(default_factory=dict)
     figures: dict[str, float] = field(default_factory=dict)
+    shadows: list[Quote] = field(default_factory=list)
+    unsplit: list[str] = field(default_factory=list)
 
     def skip(self, reason: str) -> None:
         self.skipped[reason] = self.skipped.get(reason, 0) + 1
@@ -53,9 +58,18 @@ def number(value: object) -> float | None:
     return as_float if as_float == as_float and abs(as_float) != float("inf") else None
 
 
-def quote(parsed: Parsed, exchange: str, symbol: str, price: object, volume: object) -> None:
-    """Validate one row's fields and add its quote, or count why it was skipped."""
-    if not EXCHANGE_RE.match(exchange) or not SYMBOL_RE.match(symbol):
+def quote(
+    parsed: Parsed,
+    exchange: str,
+    symbol: str,
+    price: object,
+    volume: object,
+    split: Split | None = None,
+    shadow: bool = False,
+) -> None:
+    """Validate one row's fields and add its quote (to the shadows with `shadow`), or count
+    why it was skipped; a market without `split` is counted as unsplit."""
+    if not EXCHANGE_RE.match(exchange) or not SYMBOL_RE.match(symbol) or exchange in AGGREGATES:
         parsed.skip("bad symbol")
         return
     last = number(price)
@@ -66,6 +80,10 @@ def quote(parsed: Parsed, exchange: str, symbol: str, price: object, volume: obj
         parsed.skip("price not positive")
         return
     vol = number(volume)
-    parsed.quotes.append(
-        Quote(Market(exchange, symbol), last, vol if vol is None or vol >= 0 else None)
-    )
+    found = Quote(Market(exchange, symbol), last, vol if vol is None or vol >= 0 else None, split)
+    if shadow:
+        parsed.shadows.append(found)
+        return
+    parsed.quotes.append(found)
+    if split is None:
+        parsed.unsplit.append(found.market.key)

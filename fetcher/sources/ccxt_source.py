@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from common.assets import Split, split
 from fetcher.errors import (
     ExchangeRejected,
     ExchangeUnavailable,
@@ -27,6 +28,12 @@ def symbol_of(unified: str) -> str | None:
     if not slash or ":" in quote_ or not base or not quote_:
         return None
     return (base + quote_).lower()
+
+
+def split_of(exchange_id: str, unified: str) -> Split | None:
+    """ccxt's unified `BASE/QUOTE` is already in common codes (its `commonCurrencies`)."""
+    base, _, quote_ = unified.partition("/")
+    return split(exchange_id, base, quote_)
 
 
 class CcxtSource:
@@ -83,7 +90,14 @@ class CcxtSource:
             price = ticker.get("last")
             if price is None:
                 price = ticker.get("close")
-            quote(parsed, self.exchange_id, symbol, price, ticker.get("baseVolume"))
+            quote(
+                parsed,
+                self.exchange_id,
+                symbol,
+                price,
+                ticker.get("baseVolume"),
+                split_of(self.exchange_id, unified),
+            )
         return parsed
 
     async def close(self) -> None:

@@ -2,10 +2,14 @@
 
 Every shape the API had: price keys `market:{exchange}:{pair}` and, in its 2016–17 form,
 `{exchange}:{pair}`; `index:…` keys are not markets. Answers may come in pages (`cursor`:
-`{"last": …, "hasMore": true}`), followed up to `MAX_PAGES`. Summaries are keyed by market
-(`kraken:btcusd`) or by market id (`"12": {…}`, mapped through `/markets`). The `allowance`
-(CPU nanoseconds as integers in older answers, credits as floats in later ones) is reported
-as a figure, never relied on.
+`{"last": …, "hasMore": true}`), followed up to `MAX_PAGES`, and never twice to the same
+cursor (a feed that repeats one would otherwise be asked `MAX_PAGES` times a tick).
+Summaries are keyed by market (`kraken:btcusd`) or by market id (`"12": {…}`, mapped
+through `/markets`). The `allowance` (CPU nanoseconds as integers in older answers, credits
+as floats in later ones) is reported as a figure, never relied on. Each pair's base and
+quote come from `/pairs` (read at start and every `IDS_REFRESH` seconds): a pair it does
+not list has no split. Markets of exchanges fetched directly are kept aside as shadows, for
+the cross-source check, never stored.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import time
 import urllib.parse
 from typing import Any
 
+from common.assets import cryptowatch_pairs, split
 from fetcher.errors import SourceError, UnknownShape, classify, error_answer
 from fetcher.sources.base import GetJson, Parsed, number, quote
 
@@ -46,12 +51,16 @@ class Cryptowatch:
         self.direct = direct
         self.market_ids: dict[str, str] = {}  # id → "exchange:pair", from /markets
         self.ids_read = -math.inf  # monotonic time /markets was last read
+        self.pair_assets: dict[str, tuple[str, str]] = {}  # pair → (base, quote), from /pairs
+        self.pairs_read = -math.inf
+        self.repeats_said: set[str] = set()  # paths whose repeated cursor was logged
 
     async def pages(self, get: GetJson, path: str) -> dict[str, Any]:
         """Every page of a result, merged: {"result": …, "allowance": …, "pages": n}."""
         result: dict[str, Any] = {}
         allowance: Any = None
         url = path
+        seen: set[str] = set()
         for page in range(1, MAX_PAGES + 1):
             answer = _checked(self.id, path, await get(url))
             part = answer["result"]
@@ -62,7 +71,20 @@ class Cryptowatch:
             cursor = answer.get("cursor")
             if not (isinstance(cursor, dict) and cursor.get("hasMore") and cursor.get("last")):
                 return {"result": result, "allowance": allowance, "pages": page}
-            url = f"{path}?cursor={urllib.parse.quote(str(cursor['last']))}"
+            last = str(cursor["last"])
+            if last in seen:
+                if path not in self.repeats_said:  # once per path, not once a tick
+                    self.repeats_said.add(path)
+                    log.warning(
+                        "%s %s: page %d answered a cursor already followed; stopping there "
+                        "(said once)",
+                        self.id,
+                        path,
+                        page,
+                    )
+                return {"result": result, "allowance": allowance, "pages": page}
+            seen.add(last)
+            url = f"{path}?cursor={urllib.parse.quote(last)}"
         log.warning("%s %s: more than %d pages; the rest is left out", self.id, path, MAX_PAGES)
         return {"result": result, "allowance": allowance, "pages": MAX_PAGES, "truncated": True}
 
@@ -78,7 +100,20 @@ class Cryptowatch:
                     self.market_ids[str(market["id"])] = f"{market['exchange']}:{market['pair']}"
         return self.market_ids
 
+    async def _pairs(self, get: GetJson) -> None:
+        """Refresh each pair's base and quote from /pairs (a failure keeps the last known)."""
+        if time.monotonic() - self.pairs_read <= IDS_REFRESH:
+            return
+        self.pairs_read = time.monotonic()
+        try:
+            listed = cryptowatch_pairs(_checked(self.id, "/pairs", await get("/pairs")))
+        except SourceError as exc:
+            log.warning("cryptowatch: /pairs not read (%s); pairs without a split", exc)
+            return
+        self.pair_assets |= listed
+
     async def fetch(self, get: GetJson) -> Any:
+        await self._pairs(get)
         answers = await asyncio.gather(
             self.pages(get, "/markets/prices"),
             self.pages(get, "/markets/summaries"),
@@ -121,12 +156,14 @@ class Cryptowatch:
                 parsed.skip("malformed key")
                 continue
             exchange, pair = parts
-            if exchange in self.direct:
-                parsed.ignore("fetched directly")
-                continue
             summary = volumes.get(f"{exchange}:{pair}")
             volume = summary.get("volume") if isinstance(summary, dict) else None
-            quote(parsed, exchange, pair, price, volume)
+            assets = self.pair_assets.get(pair)
+            market_split = split(exchange, *assets) if assets else None
+            shadow = exchange in self.direct
+            if shadow:
+                parsed.ignore("fetched directly")
+            quote(parsed, exchange, pair, price, volume, market_split, shadow)
         allowance = (payload["prices"].get("allowance") or {}) if payload["prices"] else {}
         remaining = number(allowance.get("remaining")) if isinstance(allowance, dict) else None
         if remaining is not None:

@@ -6,13 +6,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 
+from common.assets import AGGREGATES
 from common.errors import NotFound
 from common.models import Metric
 from common.snapshot import Snapshot
 from common.ticks import iso
 from service.deps import ExchangeDep, MarketDep, ReadySnapshotDep, StateDep
 from service.errors import Invalid
-from service.ranking import Ranked, rank_rows
+from service.ranking import MARKETS, Ranked, group_of, rank_rows
 from service.routes.symbols import check_exchange
 from service.schemas import RankEntry, Ranking, SymbolRank
 
@@ -110,17 +111,18 @@ async def rank_all(
         rows = [
             r
             for r in snapshot.rows
-            if exchange in (None, r.market.exchange)
+            if (r.market.exchange == exchange if exchange else group_of(r.market) == MARKETS)
             and (wanted is None or r.market.symbol in wanted)
         ]
         if wanted is not None:
             missing = wanted - {r.market.symbol for r in rows}
             if missing:
                 raise NotFound(f"unknown symbol(s): {', '.join(sorted(missing))}")
-        whole = exchange is None and wanted is None
+        # A whole group (the exchanges' markets, or `all`, or `asset`) is ranked once a board.
+        group = exchange if exchange in AGGREGATES else MARKETS if exchange is None else None
         ranked = (
-            state.rankings.of(snapshot, metric, normalize)
-            if whole
+            state.rankings.of(snapshot, metric, normalize, group)
+            if group is not None and wanted is None
             else rank_rows(rows, metric, normalize)
         )
         start, end = window(snapshot, state.settings.rank_window)

@@ -8,6 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 
+from common.assets import AGGREGATES
 from common.models import Market, Metric
 from common.snapshot import Snapshot
 from common.ticks import iso, parse_time
@@ -38,12 +39,21 @@ def latest(row: BoardRow) -> Latest:
 async def list_symbols(
     request: Request, state: StateDep, snapshot: ReadySnapshotDep, exchange: ExchangeDep
 ) -> Response:
-    """The latest price and volume of every market (optionally of one exchange)."""
+    """The latest price and volume of every market (optionally of one exchange; `all` for the
+    pairs across markets, `asset` for the assets)."""
     check_exchange(snapshot, exchange)
 
     async def build() -> SymbolList:
         return SymbolList(
-            symbols=[latest(r) for r in snapshot.rows if exchange in (None, r.market.exchange)],
+            symbols=[
+                latest(r)
+                for r in snapshot.rows
+                if (
+                    r.market.exchange == exchange
+                    if exchange
+                    else r.market.exchange not in AGGREGATES
+                )
+            ],
             as_of=iso(snapshot.written_at),
         )
 

@@ -3,10 +3,12 @@ every quirk, every error answer as a typed error, every Cryptowatch era and page
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import pytest
 
+from common.assets import Split
 from common.models import Market, Quote
 from fetcher.errors import (
     ExchangeRejected,
@@ -18,7 +20,7 @@ from fetcher.errors import (
 )
 from fetcher.sources.bitfinex import Bitfinex
 from fetcher.sources.cryptowatch import Cryptowatch
-from tests.conftest import load
+from tests.conftest import Pages, load
 
 
 def test_bitfinex_keeps_every_good_row_and_counts_the_bad() -> None:
@@ -27,8 +29,9 @@ def test_bitfinex_keeps_every_good_row_and_counts_the_bad() -> None:
     parsed = Bitfinex("http://x").parse(load("bitfinex", "tickers"))
     by_market = {q.market: q for q in parsed.quotes}
     assert by_market[Market("bitfinex", "btcusd")] == Quote(
-        Market("bitfinex", "btcusd"), 10644.0, 14480.89
+        Market("bitfinex", "btcusd"), 10644.0, 14480.89, Split("btc", "usd")
     )
+    assert by_market[Market("bitfinex", "testbtc:testusd")].split == Split("testbtc", "testusd")
     assert Market("bitfinex", "testbtc:testusd") in by_market
     assert Market("bitfinex", "avax:usd") in by_market
     assert Market("bitfinex", "btcf0:ustf0") not in by_market  # a perpetual: not spot
@@ -44,11 +47,8 @@ def test_bitfinex_keeps_every_good_row_and_counts_the_bad() -> None:
 @pytest.mark.parametrize(
     ("name", "error", "reason", "code"),
     [
-        ("rate_limit", ExchangeUnavailable, "rate_limit", None),
         ("ratelimit_array", ExchangeUnavailable, "rate_limit", 11010),
-        ("maintenance", Maintenance, "maintenance", 20060),
         ("error", ExchangeRejected, "rejected", 10020),
-        ("limit_invalid", ExchangeRejected, "rejected", 10020),
     ],
 )
 def test_bitfinex_error_answers_are_typed_errors(
@@ -153,18 +153,6 @@ def test_cryptowatch_2016_keys_without_the_market_prefix() -> None:
     assert parsed.figures == {"allowance_remaining": 1999983233.0}
 
 
-class Pages:
-    """A fake `get` serving recorded answers by path (query strings included)."""
-
-    def __init__(self, answers: dict[str, Any]) -> None:
-        self.answers = answers
-        self.asked: list[str] = []
-
-    async def __call__(self, path: str) -> Any:
-        self.asked.append(path)
-        return self.answers[path]
-
-
 async def test_cryptowatch_follows_pages_and_maps_summaries_keyed_by_id() -> None:
     """Pages are followed while `hasMore`; summaries keyed by market id are mapped through
     /markets; an id /markets does not know is counted; the last allowance is the figure."""
@@ -174,18 +162,40 @@ async def test_cryptowatch_follows_pages_and_maps_summaries_keyed_by_id() -> Non
             "/markets/prices?cursor=dGhlIG5leHQgcGFnZQ%3D%3D": load("cryptowatch", "prices_page2"),
             "/markets/summaries": load("cryptowatch", "summaries_by_id"),
             "/markets": load("cryptowatch", "markets"),
+            "/pairs": load("cryptowatch", "pairs"),
         }
     )
     source = Cryptowatch("http://x")
     parsed = source.parse(await source.fetch(get))
     quotes = {q.market: q for q in parsed.quotes}
+    btc_usd = Split("btc", "usd")
     assert quotes == {
-        Market("kraken", "btcusd"): Quote(Market("kraken", "btcusd"), 40123.4, 1234.5),
+        Market("kraken", "btcusd"): Quote(Market("kraken", "btcusd"), 40123.4, 1234.5, btc_usd),
+        # /pairs does not list ethusd: no split, counted, never guessed.
         Market("kraken", "ethusd"): Quote(Market("kraken", "ethusd"), 2500.5, 777.0),
-        Market("coinbase-pro", "btcusd"): Quote(Market("coinbase-pro", "btcusd"), 40130.0, None),
+        Market("coinbase-pro", "btcusd"): Quote(
+            Market("coinbase-pro", "btcusd"), 40130.0, None, btc_usd
+        ),
     }
+    assert parsed.unsplit == ["kraken:ethusd"]
     assert parsed.skipped == {"summary of an unknown market id": 1}
     assert parsed.figures == {"allowance_remaining": 9.985}
     # /markets is not asked again at the next tick for the id it does not list.
     await source.fetch(get)
     assert get.asked.count("/markets") == 1
+
+
+async def test_a_repeated_cursor_stops_the_pages_and_is_said_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A feed whose next page answers the cursor it was asked with is asked twice a tick, not
+    `MAX_PAGES` times, and the log says so once across ticks."""
+    page = {"result": {"market:kraken:btcusd": 1.0}, "cursor": {"last": "abc", "hasMore": True}}
+    get = Pages({"/markets/prices": page, "/markets/prices?cursor=abc": page})
+    source = Cryptowatch("http://x")
+    with caplog.at_level(logging.WARNING):
+        for _ in range(3):
+            answer = await source.pages(get, "/markets/prices")
+            assert answer["result"] == {"market:kraken:btcusd": 1.0}
+    assert len(get.asked) == 3 * 2
+    assert caplog.text.count("a cursor already followed") == 1

@@ -1,0 +1,150 @@
+"""A tick's cross-market figures as one document: every pair with its constituents, every
+asset, and the fetcher's checks — what `/pairs` and `/assets` answer from.
+
+The fetcher writes it to the meta table each tick (common/figures_store.py), compressed in
+parts of at most `PART_PAIRS` pairs so that 20,000 constituents stay under DynamoDB's 400 KB
+item limit. The pairs' and assets' figures are also written as points (exchanges `all` and
+`asset`); this document adds what a point cannot hold: constituents, statuses, the path of a
+USD price.
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+from common.crossmarket import AssetFigures, Constituent, PairFigures
+
+PART_PAIRS = 1000
+
+
+@dataclass(frozen=True)
+class Mismatch:
+    """A market fetched directly and through a Cryptowatch feed whose prices differ."""
+
+    market: str  # exchange:symbol
+    direct: float
+    feed: float
+
+    @property
+    def difference(self) -> float:
+        return self.feed / self.direct - 1
+
+
+@dataclass(frozen=True)
+class FiguresDoc:
+    t: int
+    written_at: float
+    stale_after: int
+    outlier_percent: float
+    pairs: tuple[PairFigures, ...]
+    assets: tuple[AssetFigures, ...]
+    unsplit: int = 0  # markets of this tick whose base and quote are unknown
+    unsplit_sample: str = ""
+    mismatches: tuple[Mismatch, ...] = field(default=())
+    compared: int = 0  # markets the cross-source check compared
+
+    @property
+    def version(self) -> str:
+        return f"{self.t}-{self.written_at:.6f}"
+
+    @cached_property
+    def by_pair(self) -> dict[str, PairFigures]:
+        return {p.pair: p for p in self.pairs}
+
+    @cached_property
+    def by_asset(self) -> dict[str, AssetFigures]:
+        return {a.asset: a for a in self.assets}
+
+
+def _pair_row(p: PairFigures) -> list[Any]:
+    members = [
+        [c.exchange, c.symbol, c.price, c.volume, c.weight, c.deviation, c.status]
+        for c in p.constituents
+    ]
+    return [
+        p.pair,
+        p.base,
+        p.quote,
+        p.price,
+        p.median,
+        p.volume,
+        p.markets,
+        p.excluded,
+        p.dispersion,
+        members,
+    ]
+
+
+def _pair(raw: list[Any]) -> PairFigures:
+    pair, base, quote, price, median, volume, markets, excluded, dispersion, members = raw
+    return PairFigures(
+        pair,
+        base,
+        quote,
+        price,
+        median,
+        volume,
+        markets,
+        excluded,
+        dispersion,
+        tuple(Constituent(*m) for m in members),
+    )
+
+
+def _asset_row(a: AssetFigures) -> list[Any]:
+    return [a.asset, a.price_usd, a.price_via, a.volume, a.volume_usd, a.markets, list(a.pairs)]
+
+
+def _asset(raw: list[Any]) -> AssetFigures:
+    asset, price, via, volume, volume_usd, markets, pairs = raw
+    return AssetFigures(asset, price, via, volume, volume_usd, markets, tuple(pairs))
+
+
+def encode(doc: FiguresDoc) -> list[bytes]:
+    """Compressed JSON parts; part 0 carries the header and the assets, every part the
+    write's stamp (a reader caught between two writes sees mixed stamps and reads again)."""
+    rows = [_pair_row(p) for p in doc.pairs]
+    chunks = [rows[i : i + PART_PAIRS] for i in range(0, len(rows), PART_PAIRS)] or [[]]
+    header = {
+        "t": doc.t,
+        "stale_after": doc.stale_after,
+        "outlier_percent": doc.outlier_percent,
+        "parts": len(chunks),
+        "assets": [_asset_row(a) for a in doc.assets],
+        "unsplit": doc.unsplit,
+        "unsplit_sample": doc.unsplit_sample,
+        "mismatches": [[m.market, m.direct, m.feed] for m in doc.mismatches],
+        "compared": doc.compared,
+    }
+    parts = []
+    for i, chunk in enumerate(chunks):
+        body = {"w": doc.written_at, "pairs": chunk} | (header if i == 0 else {})
+        parts.append(zlib.compress(json.dumps(body, separators=(",", ":")).encode(), 6))
+    return parts
+
+
+def decode(parts: Sequence[bytes]) -> FiguresDoc | None:
+    """The document, or None when parts are missing or from different writes."""
+    if not parts:
+        return None
+    bodies = [json.loads(zlib.decompress(p)) for p in parts]
+    header = bodies[0]
+    if header.get("parts") != len(bodies) or len({b.get("w") for b in bodies}) != 1:
+        return None
+    return FiguresDoc(
+        t=header["t"],
+        written_at=header["w"],
+        stale_after=header["stale_after"],
+        outlier_percent=header["outlier_percent"],
+        pairs=tuple(_pair(raw) for body in bodies for raw in body["pairs"]),
+        assets=tuple(_asset(raw) for raw in header["assets"]),
+        unsplit=header.get("unsplit", 0),
+        unsplit_sample=header.get("unsplit_sample", ""),
+        mismatches=tuple(Mismatch(*m) for m in header.get("mismatches", [])),
+        compared=header.get("compared", 0),
+    )
