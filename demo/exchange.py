@@ -12,7 +12,8 @@ Every answer moves each market one step of a random walk. Control endpoints (JSO
                                "summaries_by": "market"|"id", "repeat_cursor": false}
     POST /control/quirk {"exchange": "kraken", "symbol": "btcusd", "kind": K, "percent": 10}
          K: offset, drift (percent away from the others, at once or 1 % per answer), freeze
-            (the same price and volume every answer), slip (× factor, 100), none
+            (the same price and volume every answer), slip (× factor, 100), none;
+         "volume": V also sets the market's 24 h volume
     GET  /control/served   the last answer of each route, as served
 Every asset has one USD level (demo/markets.py): the same pair on several exchanges agrees
 within a fraction of a percent, and Cryptowatch's `bitfinex:` markets are the direct ones.
@@ -312,9 +313,13 @@ class DemoExchange:
                 return None
         return answers
 
-    def set_quirk(self, exchange: str, symbol: str, quirk: Quirk | None) -> str:
+    def set_quirk(
+        self, exchange: str, symbol: str, quirk: Quirk | None, volume: float | None = None
+    ) -> str:
         key, walk = self._market(exchange, symbol)
         walk.quirk = quirk
+        if volume is not None:
+            walk.volume = volume
         return key
 
     def summaries(self) -> dict[str, Any]:
@@ -653,7 +658,10 @@ def make_app(exchange: DemoExchange) -> web.Application:
             quirk = Quirk(kind, float(body.get("percent", 0)), float(body.get("factor", 100)))
         try:
             key = exchange.set_quirk(
-                str(body.get("exchange", "bitfinex")), str(body["symbol"]).lower(), quirk
+                str(body.get("exchange", "bitfinex")),
+                str(body["symbol"]).lower(),
+                quirk,
+                float(body["volume"]) if "volume" in body else None,
             )
         except KeyError as exc:
             return web.json_response({"error": f"unknown market {exc}"}, status=404)

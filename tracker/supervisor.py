@@ -34,6 +34,7 @@ DEMO_DEFAULTS = {
     "TRACKER_ALERT_WINDOW": "300",
     "TRACKER_ALERT_COOLDOWN": "300",
     "TRACKER_RETENTION": "50400",
+    "TRACKER_STALE_AFTER": "300",
 }
 STOP_GRACE = 30.0  # longer than the fetcher's flush (fetcher/worker.py FLUSH_GRACE)
 DATA = Path("var/dynamodb")  # kept between runs; `make clean` removes it
@@ -162,6 +163,19 @@ async def run(demo: int | None, dynamodb_port: int, settings: Settings, data: Pa
                 settings.min_points * settings.fetch_interval,
                 demo,
                 '{"symbol": "btcusd", "factor": 3.5}',
+            )
+            log.info(
+                "demo: across markets, see %s/pairs/btc-usd (five exchanges), %s/assets and the "
+                "dashboard's Pairs view. Three markets misbehave on purpose: binance:ethusd drifts "
+                "12 %% away (%s/pairs/eth-usd: outlier), coinbase-pro:xrpusd has a decimal slip "
+                "(%s/pairs/xrp-usd: gross), bitstamp:ltcusd freezes (%s/pairs/ltc-usd: stale "
+                "after TRACKER_STALE_AFTER, %d s)",
+                base,
+                base,
+                base,
+                base,
+                base,
+                settings.stale_after,
             )
     while not stop.is_set():
         for child in children:

@@ -89,3 +89,16 @@ def api_processes(
         yield base
     finally:
         running.stop_all()
+
+
+def http_json(url: str, body: dict[str, Any] | None = None, timeout: float = 5) -> Any:
+    """GET `url` (POST `body` as JSON when given) and the JSON answer; HTTP errors raise."""
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(
+        url,
+        data=data,
+        method="POST" if data else "GET",
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        return json.loads(response.read())

@@ -19,7 +19,10 @@ import pytest
 from playwright.async_api import Page, async_playwright
 
 from common import aws
+from common.crossmarket import Observation, asset_figures, pair_figures
 from common.db import Store
+from common.figures import FiguresDoc
+from common.figures_store import FiguresStore
 from common.models import Alert, Market, Point
 from common.schema import init_db
 from common.settings import Settings
@@ -53,6 +56,36 @@ async def _seed(config: Settings) -> None:
         await store.put_points(points)
         btc = Market("bitfinex", "btcusd")
         await store.put_alert(Alert(btc, now - 600, 140_000.0, 40_000.0, 60), pending=False)
+        # The pair across markets: its points (exchange `all`) and the tick's figures.
+        level, amp = MARKETS["btcusd"]
+        await store.put_points(
+            [
+                Point(PAIR, now - 60 * i, level * (1 + amp * math.cos(i / 40)), 5e3)
+                for i in range(1440)
+            ]
+        )
+        await FiguresStore(store).put(figures_doc(now, level))
+
+
+PAIR = Market("all", "btc-usd")
+STATUSES = {"bitfinex": "used", "kraken": "used", "binance": "outlier"}
+STATUSES |= {"bitstamp": "stale", "coinbase-pro": "gross"}
+
+
+def figures_doc(t: int, level: float) -> FiguresDoc:
+    """The tick's figures as the fetcher computes them, for five BTC/USD markets."""
+    prices = {"bitfinex": level, "kraken": level * 1.001, "binance": level * 1.12}
+    prices |= {"bitstamp": level * 0.999, "coinbase-pro": level * 100}
+    volumes = {"bitfinex": 3_000.0, "kraken": 3_000.0, "binance": 500.0}
+    volumes |= {"bitstamp": 1_000.0, "coinbase-pro": 500.0}
+    observations = [
+        Observation(e, "btcusd", p, volumes[e], stale=e == "bitstamp") for e, p in prices.items()
+    ]
+    pair = pair_figures("btc-usd", "btc", "usd", observations, 10.0)
+    assert {c.exchange: c.status for c in pair.constituents} == STATUSES
+    return FiguresDoc(
+        t, time.time(), 3600, 10.0, (pair,), tuple(asset_figures({"btc-usd": pair}).values())
+    )
 
 
 @pytest.fixture(scope="module")
@@ -136,7 +169,7 @@ async def test_dashboard_in_headless_chromium(service: str, tmp_path: Path) -> N
 
         await page.get_by_role("button", name="Market", exact=True).click()
         assert await markets.all_inner_texts() == sorted(f"bitfinex:{s}" for s in MARKETS)
-        assert await page.locator("th", has_text="Market").get_attribute("aria-sort") == (
+        assert await page.locator("#rank th", has_text="Market").get_attribute("aria-sort") == (
             "ascending"
         )
 
@@ -149,7 +182,7 @@ async def test_dashboard_in_headless_chromium(service: str, tmp_path: Path) -> N
         )
         chips = await page.locator("#picked li").all_inner_texts()
         assert [c.split()[0] for c in chips] == ["bitfinex:btcusd", "bitfinex:ethusd"]
-        legend = await page.locator(".u-legend").inner_text()
+        legend = await page.locator("#chart .u-legend").inner_text()
         assert "bitfinex:btcusd" in legend and "bitfinex:ethusd" in legend
         label = await page.locator("#chart").get_attribute("aria-label") or ""
         assert "over the last 24 hours, 1440 ticks" in label, label
@@ -183,3 +216,38 @@ async def test_dashboard_in_headless_chromium(service: str, tmp_path: Path) -> N
     assert watched.errors == []
     requested = watched.requested
     assert requested and all(url.startswith(service) for url in requested), requested
+
+
+async def test_the_pair_view_and_the_assets_table(service: str, tmp_path: Path) -> None:
+    """BTC/USD across markets: its figures, a chart of the aggregate with the constituents the
+    board holds, the constituents coloured by status with why each is left out; the assets
+    table by USD volume."""
+    async with watched_page() as watched:
+        page = watched.page
+        await page.goto(service + "/")
+        rows = page.locator("#constituents tbody tr")
+        await rows.nth(len(STATUSES) - 1).wait_for()
+        assert await page.locator("#pair-title").inner_text() == "BTC-USD across markets"
+        classes = [await rows.nth(i).get_attribute("class") for i in range(len(STATUSES))]
+        markets = await page.locator("#constituents tbody td:first-child").all_inner_texts()
+        assert dict(zip(markets, classes, strict=True)) == {
+            f"{e}:btcusd": f"status-{s}" for e, s in STATUSES.items()
+        }
+        gross = await page.locator("#constituents tr.status-gross").inner_text()
+        assert "gross error: left out" in gross and "+9890.01 %" in gross  # ×100 of ≈ 1.001
+        figures = await page.locator("#pair-figures").inner_text()
+        assert "Markets used\n2 of 5" in figures, figures
+        await page.wait_for_function(
+            "(document.querySelector('#pair-chart').getAttribute('aria-label') || '')"
+            ".includes('1440 ticks')"
+        )
+        legend = await page.locator("#pair-chart .u-legend").inner_text()
+        assert "btc-usd (all markets)" in legend and "bitfinex:btcusd" in legend
+        assert "kraken:btcusd" not in legend  # not on the board: not charted, not asked for
+        assets = await page.locator("#assets tbody td:first-child").all_inner_texts()
+        assert assets == ["btc", "usd"]
+        await page.locator("#pair-view").screenshot(path=tmp_path / "pair.png")
+    assert (tmp_path / "pair.png").stat().st_size > 10_000
+    assert watched.errors == []
+    assert all(url.startswith(service) for url in watched.requested)
+    assert not any("kraken" in url for url in watched.requested)

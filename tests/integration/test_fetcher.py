@@ -12,12 +12,14 @@ import aiohttp
 import pytest
 
 from common import aws
+from common.assets import AGGREGATES
 from common.db import Store
 from common.models import Market
 from common.schema import init_db
 from common.settings import Settings
 from common.ticks import next_tick, tick_floor
 from demo.exchange import FAULTS as DEMO_FAULTS
+from fetcher.aggregate import points_of
 from fetcher.sources import build_sources
 from fetcher.sources.bitfinex import is_derivative, symbol_of
 from fetcher.worker import Fetcher
@@ -86,8 +88,16 @@ async def test_fetch_once_stores_exactly_the_served_markets(fetcher: Fetcher, de
     assert len(expected) == 300 + 120  # 300 Bitfinex pairs, 4 Cryptowatch exchanges × 30
     assert Market("bitfinex", "testbtc:testusd") in expected
     assert await stored_at(fetcher.store, expected, t) == expected
-    scan = await fetcher.store.client.scan(TableName=fetcher.store.points_table, Select="COUNT")
-    assert scan["Count"] == len(expected)
+    scan = await fetcher.store.client.scan(
+        TableName=fetcher.store.points_table, ProjectionExpression="m"
+    )
+    keys = [Market.from_key(i["m"]["S"]) for i in scan["Items"]]
+    # Beside the markets: only the tick's cross-market figures (exchanges all and asset).
+    assert sorted(m for m in keys if m.exchange not in AGGREGATES) == sorted(expected)
+    assert fetcher.figures.across is not None
+    assert sorted(m for m in keys if m.exchange in AGGREGATES) == sorted(
+        p.market for p in points_of(fetcher.figures.across)
+    )
     # The figures /metrics shows: markets fetched and points written per source.
     await fetcher.heartbeat()
     beat = await fetcher.store.get_heartbeat("fetcher")
@@ -104,8 +114,16 @@ async def test_same_tick_twice_leaves_one_point_per_market(fetcher: Fetcher, dem
     await fetcher.fetch_once(t)
     await fetcher.fetch_once(t)
     expected = served_markets(exchange)
-    scan = await fetcher.store.client.scan(TableName=fetcher.store.points_table, Select="COUNT")
-    assert scan["Count"] == len(expected)
+    scan = await fetcher.store.client.scan(
+        TableName=fetcher.store.points_table, ProjectionExpression="m"
+    )
+    keys = [Market.from_key(i["m"]["S"]) for i in scan["Items"]]
+    # Beside the markets: only the tick's cross-market figures (exchanges all and asset).
+    assert sorted(m for m in keys if m.exchange not in AGGREGATES) == sorted(expected)
+    assert fetcher.figures.across is not None
+    assert sorted(m for m in keys if m.exchange in AGGREGATES) == sorted(
+        p.market for p in points_of(fetcher.figures.across)
+    )
     assert await stored_at(fetcher.store, expected, t) == expected
 
 
@@ -213,13 +231,14 @@ async def _outage(tmp_path: Any, url: str) -> None:
             # Only ticks the schedule itself counted as missed may be absent.
             assert len(missing) <= fetcher.figures.missed, missing
             assert fetcher.ingest.dropped_points == 0
-            # Every written tick holds every market, not just the one looked at above.
+            # Every written tick holds every market, not just the one looked at above (and,
+            # beside them, its cross-market figures: exchanges all and asset).
             for t in ticks[:: max(1, len(ticks) // 5)]:
                 count = await client.scan(
                     TableName=store.points_table,
                     Select="COUNT",
-                    FilterExpression="t = :t",
-                    ExpressionAttributeValues={":t": {"N": str(t)}},
+                    FilterExpression="t = :t AND begins_with(m, :b)",
+                    ExpressionAttributeValues={":t": {"N": str(t)}, ":b": {"S": "bitfinex:"}},
                 )
                 assert count["Count"] == 50
     finally:

@@ -4,7 +4,6 @@ hysteresis across ticks, with 1, 2, 3 and many markets and zero or missing volum
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from fractions import Fraction
 
 import pytest
@@ -22,69 +21,7 @@ from common.crossmarket import (
 )
 from common.models import Market, Quote
 from fetcher.aggregate import Aggregator, cross_check
-
-PERCENT = 10.0
-
-
-# -- the reference ----------------------------------------------------------------------------
-def ref_median(prices: list[float], volumes: list[float]) -> Fraction:
-    """The lowest price at which the volumes of the prices at or below it reach half of the
-    total volume."""
-    total = sum(Fraction(v) for v in volumes)
-    for candidate in sorted(set(prices)):
-        below = sum(Fraction(v) for p, v in zip(prices, volumes, strict=True) if p <= candidate)
-        if below >= total / 2:
-            return Fraction(candidate)
-    raise AssertionError("unreachable")
-
-
-@dataclass
-class Ref:
-    status: str
-    deviation: Fraction | None
-
-
-def reference(observations: list[Observation], percent: float = PERCENT) -> list[Ref]:
-    out: list[Ref] = []
-    candidates = [
-        i
-        for i, o in enumerate(observations)
-        if o.volume is not None and o.volume > 0 and not o.stale
-    ]
-    enter = 1 + Fraction(percent) / 100
-    leave = 1 + Fraction(percent) / 200
-    for i, o in enumerate(observations):
-        if o.volume is None or o.volume <= 0:
-            out.append(Ref("no_volume", None))
-        elif o.stale:
-            out.append(Ref("stale", None))
-        elif len(candidates) < 3:
-            out.append(Ref("used", None))
-        else:
-            others = [j for j in candidates if j != i]
-            ref = ref_median(
-                [observations[j].price for j in others],
-                [observations[j].volume or 0.0 for j in others],
-            )
-            ratio = Fraction(o.price) / ref
-            # |log10(ratio)| >= 1; |ln(ratio)| > ln(enter); back only at |ln| <= ln(leave)
-            gross = ratio >= 10 or ratio <= Fraction(1, 10)
-            beyond_enter = ratio > enter or 1 / ratio > enter
-            beyond_leave = ratio > leave or 1 / ratio > leave
-            if gross:
-                status = "gross"
-            elif o.was_outlier:
-                status = "outlier" if beyond_leave else "used"
-            else:
-                status = "outlier" if beyond_enter else "used"
-            out.append(Ref(status, ratio - 1))
-    return out
-
-
-def close(value: float | None, exact: Fraction | None) -> bool:
-    if value is None or exact is None:
-        return value is None and exact is None
-    return abs(Fraction(value) - exact) <= abs(exact) * Fraction(1, 10**12) + Fraction(1, 10**300)
+from tests.crossmarket_reference import PERCENT, ReferenceRun, close, ref_median, reference
 
 
 def check(figures: PairFigures, observations: list[Observation]) -> None:
@@ -103,7 +40,8 @@ def check(figures: PairFigures, observations: list[Observation]) -> None:
         assert figures.price is None and figures.median is None and figures.dispersion is None
         return
     weights = [Fraction(o.volume or 0) for o in used]
-    mean = sum(w * Fraction(o.price) for w, o in zip(weights, used, strict=True)) / sum(weights)
+    products = (w * Fraction(o.price) for w, o in zip(weights, used, strict=True))
+    mean = sum(products, Fraction(0)) / sum(weights, Fraction(0))
     assert close(figures.price, mean)
     median = ref_median([o.price for o in used], [o.volume or 0.0 for o in used])
     assert Fraction(figures.median or 0) == median  # a chosen price: exactly one of them
@@ -202,41 +140,6 @@ def test_weighted_median_is_the_lowest_price_reaching_half() -> None:
 
 
 # -- across ticks: staleness and hysteresis ---------------------------------------------------
-@dataclass
-class Memory:
-    price: float
-    volume: float | None
-    since: int
-    outlier: bool
-
-
-def reference_run(
-    ticks: list[dict[str, tuple[float, float | None]]], stale_after: int, step: int
-) -> list[dict[str, str]]:
-    """Each tick's statuses from the whole sequence, as the contract states them."""
-    memory: dict[str, Memory] = {}
-    out = []
-    for k, tick in enumerate(ticks):
-        t = k * step
-        obs = []
-        for name in sorted(tick):
-            price, vol = tick[name]
-            prev = memory.get(name)
-            same = prev is not None and (prev.price, prev.volume) == (price, vol)
-            since = prev.since if prev is not None and same else t
-            obs.append(
-                Observation(
-                    name, "p", price, vol, t - since >= stale_after, prev.outlier if prev else False
-                )
-            )
-            memory[name] = Memory(price, vol, since, prev.outlier if prev else False)
-        statuses = {o.exchange: r.status for o, r in zip(obs, reference(obs), strict=True)}
-        for name, status in statuses.items():
-            memory[name].outlier = status in ("outlier", "gross")
-        out.append(statuses)
-    return out
-
-
 @settings(max_examples=200, deadline=None)
 @given(
     st.lists(
@@ -256,7 +159,8 @@ def test_staleness_and_hysteresis_across_ticks_follow_the_reference(
     market the status the reference gives it from the whole sequence."""
     step, stale_after = 60, 180
     aggregator = Aggregator(stale_after, PERCENT)
-    expected = reference_run(ticks, stale_after, step)
+    run = ReferenceRun(stale_after)
+    expected = [run.tick(k * step, tick).statuses for k, tick in enumerate(ticks)]
     for k, tick in enumerate(ticks):
         quotes = [
             Quote(Market(name, "pq"), price, vol, Split("p", "q"))
