@@ -11,7 +11,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from bench import alerts, fetcher, service
+from bench import alerts, crossmarket, fetcher, service
 from bench.report import Row, table
 from common.settings import Settings
 from tracker import dynamodb_local
@@ -44,7 +44,11 @@ async def run() -> list[Row]:
     async def serve(url: str) -> list[Row]:
         return await service.service(settings(url, "bench"))
 
+    async def across(url: str) -> list[Row]:
+        return await crossmarket.crossmarket(settings(url, "bench-across"))
+
     rows = await stage("fetcher", fetch)
+    rows += await stage("cross-market figures (20,000 markets)", across)
     rows += await stage("alerter", alert)
     rows += await stage("service (seeding 1.44 M points first, ~12 min)", serve)
     return rows

@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from common.assets import AGGREGATES
 from common.errors import StoreError
 from common.figures import FiguresDoc
 from common.snapshot import Snapshot
@@ -62,10 +63,11 @@ class Reading:
             )
         tick_age = self.at - self.snapshot.window_end
         published = self.at - self.snapshot.written_at
-        text = (
-            f"{len(self.snapshot.rows)} markets, newest tick {tick_age:.0f} s ago, "
-            f"published {published:.0f} s ago"
-        )
+        across = sum(1 for r in self.snapshot.rows if r.market.exchange in AGGREGATES)
+        shown = f"{len(self.snapshot.rows) - across} markets"
+        if across:
+            shown += f" and {across} pairs and assets"
+        text = f"{shown}, newest tick {tick_age:.0f} s ago, published {published:.0f} s ago"
         if tick_age > self.limit:
             return Component(
                 ok=False, detail=f"stale: {text} (limit {self.limit:.0f} s)", age_seconds=published
