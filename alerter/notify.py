@@ -12,19 +12,29 @@ import logging
 
 import apprise
 
+from common.assets import ASSETS_EXCHANGE, PAIRS_EXCHANGE
 from common.db import Store
 from common.errors import StoreError
 from common.log import redact
-from common.models import Alert
+from common.models import Alert, Market
 from common.retry import Backoff, GaveUp, Retry, retry
 from common.ticks import iso
 
 log = logging.getLogger(__name__)
 
 
+def name(market: Market) -> str:
+    """`bitfinex BTCUSD`; a pair across markets `BTC-USD across markets`; an asset `BTC (USD)`."""
+    if market.exchange == PAIRS_EXCHANGE:
+        return f"{market.symbol.upper()} across markets"
+    if market.exchange == ASSETS_EXCHANGE:
+        return f"{market.symbol.upper()} (USD)"
+    return f"{market.exchange} {market.symbol.upper()}"
+
+
 def message(alert: Alert) -> tuple[str, str]:
     """Title and body: market, price, hour average, ratio, time."""
-    market = f"{alert.market.exchange} {alert.market.symbol.upper()}"
+    market = name(alert.market)
     title = f"{market}: price {alert.ratio:.2f}× its average"
     body = (
         f"{market} traded at {alert.price:.8g}, {alert.ratio:.2f}× its average of "

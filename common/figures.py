@@ -10,14 +10,13 @@ USD price.
 
 from __future__ import annotations
 
-import json
-import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
 from common.crossmarket import AssetFigures, Constituent, PairFigures
+from common.parts import pack, unpack
 
 PART_PAIRS = 1000
 
@@ -81,19 +80,9 @@ def _pair_row(p: PairFigures) -> list[Any]:
 
 
 def _pair(raw: list[Any]) -> PairFigures:
-    pair, base, quote, price, median, volume, markets, excluded, dispersion, members = raw
-    return PairFigures(
-        pair,
-        base,
-        quote,
-        price,
-        median,
-        volume,
-        markets,
-        excluded,
-        dispersion,
-        tuple(Constituent(*m) for m in members),
-    )
+    *figures, members = raw
+    # The row is the dataclass's fields in order, then the constituents.
+    return PairFigures(*figures, tuple(Constituent(*m) for m in members))  # type: ignore[call-arg]
 
 
 def _asset_row(a: AssetFigures) -> list[Any]:
@@ -106,45 +95,35 @@ def _asset(raw: list[Any]) -> AssetFigures:
 
 
 def encode(doc: FiguresDoc) -> list[bytes]:
-    """Compressed JSON parts; part 0 carries the header and the assets, every part the
-    write's stamp (a reader caught between two writes sees mixed stamps and reads again)."""
-    rows = [_pair_row(p) for p in doc.pairs]
-    chunks = [rows[i : i + PART_PAIRS] for i in range(0, len(rows), PART_PAIRS)] or [[]]
+    """Compressed JSON parts (common/parts.py); part 0 carries the header and the assets."""
     header = {
         "t": doc.t,
         "stale_after": doc.stale_after,
         "outlier_percent": doc.outlier_percent,
-        "parts": len(chunks),
         "assets": [_asset_row(a) for a in doc.assets],
         "unsplit": doc.unsplit,
         "unsplit_sample": doc.unsplit_sample,
         "mismatches": [[m.market, m.direct, m.feed] for m in doc.mismatches],
         "compared": doc.compared,
     }
-    parts = []
-    for i, chunk in enumerate(chunks):
-        body = {"w": doc.written_at, "pairs": chunk} | (header if i == 0 else {})
-        parts.append(zlib.compress(json.dumps(body, separators=(",", ":")).encode(), 6))
-    return parts
+    return pack(doc.written_at, header, [_pair_row(p) for p in doc.pairs], PART_PAIRS)
 
 
 def decode(parts: Sequence[bytes]) -> FiguresDoc | None:
     """The document, or None when parts are missing or from different writes."""
-    if not parts:
+    unpacked = unpack(parts)
+    if unpacked is None:
         return None
-    bodies = [json.loads(zlib.decompress(p)) for p in parts]
-    header = bodies[0]
-    if header.get("parts") != len(bodies) or len({b.get("w") for b in bodies}) != 1:
-        return None
+    header, rows = unpacked
     return FiguresDoc(
         t=header["t"],
         written_at=header["w"],
         stale_after=header["stale_after"],
         outlier_percent=header["outlier_percent"],
-        pairs=tuple(_pair(raw) for body in bodies for raw in body["pairs"]),
+        pairs=tuple(_pair(raw) for raw in rows),
         assets=tuple(_asset(raw) for raw in header["assets"]),
-        unsplit=header.get("unsplit", 0),
-        unsplit_sample=header.get("unsplit_sample", ""),
-        mismatches=tuple(Mismatch(*m) for m in header.get("mismatches", [])),
-        compared=header.get("compared", 0),
+        unsplit=header["unsplit"],
+        unsplit_sample=header["unsplit_sample"],
+        mismatches=tuple(Mismatch(*m) for m in header["mismatches"]),
+        compared=header["compared"],
     )

@@ -8,13 +8,12 @@ every replica's board and `merge`s them into one.
 
 from __future__ import annotations
 
-import json
-import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
 from common.models import METRICS, Market, Metric
+from common.parts import pack, unpack
 from common.stats import Summary
 from common.window import BoardRow
 
@@ -69,36 +68,28 @@ def _unrow(raw: list[object]) -> BoardRow:
 
 
 def encode(snapshot: Snapshot) -> list[bytes]:
-    """Compressed JSON parts; part 0 carries the header, every part the write's stamp."""
-    rows = [_row(r) for r in snapshot.rows] or [[]]
-    chunks = [rows[i : i + PART_ROWS] for i in range(0, len(rows), PART_ROWS)]
+    """Compressed JSON parts (common/parts.py); part 0 carries the header."""
     header = {
         "window_end": snapshot.window_end,
         "rank_window": snapshot.rank_window,
         "owner": snapshot.owner,
-        "parts": len(chunks),
     }
-    parts = []
-    for i, chunk in enumerate(chunks):
-        body = {"w": snapshot.written_at, "rows": [r for r in chunk if r]} | (
-            header if i == 0 else {}
-        )
-        parts.append(zlib.compress(json.dumps(body, separators=(",", ":")).encode(), 6))
-    return parts
+    return pack(snapshot.written_at, header, [_row(r) for r in snapshot.rows], PART_ROWS)
 
 
 def decode(parts: list[bytes]) -> Snapshot | None:
     """One replica's board, or None when parts are missing or from different writes."""
-    if not parts:
+    unpacked = unpack(parts)
+    if unpacked is None:
         return None
-    bodies = [json.loads(zlib.decompress(p)) for p in parts]
-    header = bodies[0]
-    if header.get("parts") != len(bodies) or len({b.get("w") for b in bodies}) != 1:
-        return None
-    rows = tuple(_unrow(raw) for body in bodies for raw in body["rows"])
-    written_at = header.get("w", header.get("written_at"))  # boards from before replicas
+    header, rows = unpacked
+    written_at = float(header.get("w", header.get("written_at", 0)))  # older boards: written_at
     return Snapshot(
-        header["window_end"], header["rank_window"], written_at, rows, header.get("owner", "")
+        header["window_end"],
+        header["rank_window"],
+        written_at,
+        tuple(_unrow(raw) for raw in rows),
+        header.get("owner", ""),
     )
 
 

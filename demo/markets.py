@@ -86,6 +86,8 @@ BASES = {
     "UST": 1.0,
 }
 QUOTES = {"USD": 1.0, "UST": 1.0, "EUR": 0.92, "GBP": 0.79, "JPY": 150.0, "BTC": 1 / 40_000.0}
+# Assets whose USD level stays put: the dollar, the fiat quotes, the dollar stablecoin.
+FIXED = frozenset({"USD", "EUR", "GBP", "JPY", "UST"})
 # Cryptowatch names an asset as the world does where Bitfinex has its own code.
 WORLD_NAMES = {"ATO": "atom", "UST": "usdt"}
 FUNDING = ["fUSD", "fUST", "fBTC", "fETH", "fEUR", "fJPY", "fGBP", "fEOS", "fXRP", "fLTC"]
@@ -164,7 +166,7 @@ class Assets:
 
     def step(self, rng: random.Random, volatility: float) -> None:
         for name, walk in self.walks.items():
-            if name in BASES and name != "UST":
+            if name not in FIXED:
                 walk.step(rng, volatility)
 
     def market(self, base: str, quote: str, volume: float) -> Walk:
@@ -194,7 +196,8 @@ def cryptowatch_universe(
     rng: random.Random, assets: Assets, per_exchange: int = 30, markets: int | None = None
 ) -> dict[str, Walk]:
     """Cryptowatch's markets: the real bases on five exchanges, or, with `markets`, that many
-    (the real bases first, then numbered tokens spread over the exchanges: a scale test)."""
+    (the real bases first, then numbered tokens, each listed on every exchange as real assets
+    are, at one level of its own: a scale test whose 20,000 markets make ~4,000 pairs)."""
     walks: dict[str, Walk] = {}
     for exchange in CRYPTOWATCH_EXCHANGES:
         for base in list(BASES)[:per_exchange]:
@@ -204,6 +207,10 @@ def cryptowatch_universe(
         walks = dict(list(walks.items())[:markets])
         for i in range(markets - len(walks)):
             exchange = CRYPTOWATCH_EXCHANGES[i % len(CRYPTOWATCH_EXCHANGES)]
-            level = math.exp(rng.uniform(-8, 10))
-            walks[f"{exchange}:tok{i:05d}usd"] = Walk(level, rng.uniform(10, 100_000))
+            token = f"TOK{i // len(CRYPTOWATCH_EXCHANGES):05d}"
+            if token not in assets.walks:
+                assets.walks[token] = Walk(math.exp(rng.uniform(-8, 10)), 0.0)
+            walks[f"{exchange}:{token.lower()}usd"] = assets.market(
+                token, "USD", rng.uniform(10, 100_000)
+            )
     return walks

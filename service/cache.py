@@ -17,6 +17,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Generic, TypeVar
 
 from fastapi import Request, Response
 from pydantic import BaseModel
@@ -30,49 +31,66 @@ from common.models import Market
 from common.snapshot import Snapshot
 from common.ticks import next_tick
 
+T = TypeVar("T")
 # A board published this recently may still be filling up with its tick's points: clients
 # are told to ask again in a second rather than keep it until the next tick.
 SETTLE = 3.0
 
 
-class SnapshotCache:
-    """The merged board, re-read when a head changes. While DynamoDB cannot be read the board
-    held is kept and served, its age stated (`Age`, `as_of`); `error` says why it is not
-    refreshed. Only with no board at all does a read failure reach the caller."""
+class Polled(Generic[T]):
+    """Something read from DynamoDB and held, looked at again at most every `poll` seconds.
+    While DynamoDB cannot be read what is held is kept and served; `error` says why it is not
+    refreshed. Only with nothing held does a read failure reach the caller."""
 
-    def __init__(self, store: Store, interval: int) -> None:
-        self.store = store
+    def __init__(self, interval: int) -> None:
         self.interval = interval
         self.poll = min(1.0, interval / 4)
-        self.snapshot: Snapshot | None = None
-        self.heads: tuple[tuple[int, float], ...] | None = None  # (slot, written_at) read last
-        self.checked = -math.inf  # monotonic time of the last look at the heads
+        self.held: T | None = None
+        self.checked = -math.inf  # monotonic time of the last look
         self.error: StoreError | None = None  # why the last look failed, if it did
         self._lock = asyncio.Lock()
 
-    def _held(self) -> Snapshot | None:
-        if self.snapshot is None and self.error is not None:
-            raise self.error
-        return self.snapshot
+    async def look(self) -> None:
+        """Read what changed into `held` (a small read first, the whole only when it moved)."""
+        raise NotImplementedError
 
-    async def get(self) -> Snapshot | None:
+    def _held(self) -> T | None:
+        if self.held is None and self.error is not None:
+            raise self.error
+        return self.held
+
+    async def get(self) -> T | None:
         if time.monotonic() < self.checked + self.poll:
             return self._held()
         async with self._lock:
             if time.monotonic() < self.checked + self.poll:
                 return self._held()
             try:
-                heads = tuple(
-                    sorted((h.slot, h.written_at) for h in await self.store.board_heads())
-                )
-                if heads != self.heads:
-                    self.snapshot = await self.store.get_snapshot()
-                    self.heads = heads
+                await self.look()
                 self.error = None
             except StoreError as exc:
-                self.error = exc  # keep serving the board held, if any
+                self.error = exc  # keep serving what is held, if anything
             self.checked = time.monotonic()  # a dead store is asked again only after `poll`
             return self._held()
+
+
+class SnapshotCache(Polled[Snapshot]):
+    """The merged board, re-read when a head changes; its age stated (`Age`, `as_of`)."""
+
+    def __init__(self, store: Store, interval: int) -> None:
+        super().__init__(interval)
+        self.store = store
+        self.heads: tuple[tuple[int, float], ...] | None = None  # (slot, written_at) read last
+
+    @property
+    def snapshot(self) -> Snapshot | None:
+        return self.held
+
+    async def look(self) -> None:
+        heads = tuple(sorted((h.slot, h.written_at) for h in await self.store.board_heads()))
+        if heads != self.heads:
+            self.held = await self.store.get_snapshot()
+            self.heads = heads
 
     def age(self) -> int | None:
         """Seconds since the board held was published."""
@@ -97,42 +115,21 @@ class SnapshotCache:
         return headers
 
 
-class FiguresCache:
-    """The cross-market figures document, re-read when its head changes (asked at most every
-    `poll` seconds); kept and served while DynamoDB cannot be read, like the board."""
+class FiguresCache(Polled[FiguresDoc]):
+    """The cross-market figures document, re-read when its head changes."""
 
     def __init__(self, store: FiguresStore, interval: int) -> None:
+        super().__init__(interval)
         self.store = store
-        self.poll = min(1.0, interval / 4)
-        self.doc: FiguresDoc | None = None
-        self.checked = -math.inf
-        self.error: StoreError | None = None
-        self._lock = asyncio.Lock()
 
     @property
     def version(self) -> str:
-        return self.doc.version if self.doc else "none"
+        return self.held.version if self.held else "none"
 
-    def _held(self) -> FiguresDoc | None:
-        if self.doc is None and self.error is not None:
-            raise self.error
-        return self.doc
-
-    async def get(self) -> FiguresDoc | None:
-        if time.monotonic() < self.checked + self.poll:
-            return self._held()
-        async with self._lock:
-            if time.monotonic() < self.checked + self.poll:
-                return self._held()
-            try:
-                head = await self.store.head()
-                if head is not None and head.version != self.version:
-                    self.doc = await self.store.get() or self.doc
-                self.error = None
-            except StoreError as exc:
-                self.error = exc
-            self.checked = time.monotonic()
-            return self._held()
+    async def look(self) -> None:
+        head = await self.store.head()
+        if head is not None and head.version != self.version:
+            self.held = await self.store.get() or self.held
 
 
 def version(snapshot: Snapshot | None) -> str:

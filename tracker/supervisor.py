@@ -38,6 +38,10 @@ DEMO_DEFAULTS = {
 }
 STOP_GRACE = 30.0  # longer than the fetcher's flush (fetcher/worker.py FLUSH_GRACE)
 DATA = Path("var/dynamodb")  # kept between runs; `make clean` removes it
+# The fetcher's spool and the alerter's checkpoint belong with the data they describe: under
+# var/ too, not in the temp directory, where a reboot loses them and another checkout's run
+# would resume them into its own tables.
+SPOOL, STATE = Path("var/spool"), Path("var/state")
 
 
 @dataclass
@@ -88,7 +92,12 @@ def _tracker(*args: str) -> list[str]:
 def _environment(demo: int | None, dynamodb_port: int) -> dict[str, str]:
     """The children's environment: the caller's, plus what the embedded run implies."""
     env = dict(os.environ)
-    defaults = {"AWS_ENDPOINT_URL": f"http://127.0.0.1:{dynamodb_port}", "PYTHONUNBUFFERED": "1"}
+    defaults = {
+        "AWS_ENDPOINT_URL": f"http://127.0.0.1:{dynamodb_port}",
+        "PYTHONUNBUFFERED": "1",
+        "TRACKER_SPOOL_DIR": str(SPOOL.resolve()),
+        "TRACKER_STATE_DIR": str(STATE.resolve()),
+    }
     if demo is not None:
         demo_url = f"http://127.0.0.1:{demo}"
         defaults |= DEMO_DEFAULTS

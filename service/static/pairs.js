@@ -119,6 +119,13 @@ async function refreshPairs() {
   clearTimeout(pairs.timer);
   let wait = 30;
   try {
+    // Before the fetcher's first tick there are no figures: say so instead of asking (503).
+    const { body: status } = await api("/status");
+    if (!status.pairs || status.pairs.age_seconds == null) {
+      $("#pair-figures").replaceChildren(figure("Not yet", status.pairs ? status.pairs.detail : "—"));
+      pairs.timer = setTimeout(refreshPairs, 10 * 1000);
+      return;
+    }
     await loadPairNames();
     await Promise.all([loadPair(), loadAssets()]);
   } catch (error) {

@@ -15,10 +15,13 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import positive_data_acceptance
 
 from common import aws
+from common.assets import Split, split_bitfinex
 from common.db import Store
-from common.models import Alert, Market, Point
+from common.figures_store import FiguresStore
+from common.models import Alert, Market, Point, Quote
 from common.schema import init_db
 from common.ticks import tick_floor
+from fetcher.aggregate import Aggregator
 from tests.conftest import make_settings
 from tests.e2e.conftest import api_processes
 
@@ -34,6 +37,12 @@ async def _seed(config: Any) -> None:
             + [Point(Market("kraken", "btcusd"), now, 1.0, None)]
         )
         await store.put_alert(Alert(markets[0], now - 600, 350.0, 100.0, 30), pending=False)
+        # The tick's cross-market figures, as the fetcher publishes them: /pairs and /assets
+        # answer from real figures, not a 503.
+        quotes = [Quote(m, 100.0, 5.0, split_bitfinex(m.symbol)) for m in markets] + [
+            Quote(Market("kraken", "btcusd"), 1.0, None, Split("btc", "usd"))
+        ]
+        await FiguresStore(store).put(Aggregator(3600, 10.0).tick(now, quotes, []))
 
 
 @pytest.fixture(scope="module")

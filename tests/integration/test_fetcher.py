@@ -78,6 +78,20 @@ async def stored_at(store: Store, markets: Any, t: int) -> dict[Market, tuple[fl
     return found
 
 
+async def only_markets_and_figures(fetcher: Fetcher, expected: Any) -> None:
+    """The table holds one item per expected market and, beside them, only the tick's
+    cross-market figures (exchanges all and asset)."""
+    scan = await fetcher.store.client.scan(
+        TableName=fetcher.store.points_table, ProjectionExpression="m"
+    )
+    keys = [Market.from_key(i["m"]["S"]) for i in scan["Items"]]
+    assert sorted(m for m in keys if m.exchange not in AGGREGATES) == sorted(expected)
+    assert fetcher.figures.across is not None
+    assert sorted(m for m in keys if m.exchange in AGGREGATES) == sorted(
+        p.market for p in points_of(fetcher.figures.across)
+    )
+
+
 async def test_fetch_once_stores_exactly_the_served_markets(fetcher: Fetcher, demo: Any) -> None:
     """Every served market is stored at the tick with the served price and volume, symbols
     normalised (colon kept, t prefix dropped), funding rows and index keys left out."""
@@ -88,16 +102,7 @@ async def test_fetch_once_stores_exactly_the_served_markets(fetcher: Fetcher, de
     assert len(expected) == 300 + 120  # 300 Bitfinex pairs, 4 Cryptowatch exchanges × 30
     assert Market("bitfinex", "testbtc:testusd") in expected
     assert await stored_at(fetcher.store, expected, t) == expected
-    scan = await fetcher.store.client.scan(
-        TableName=fetcher.store.points_table, ProjectionExpression="m"
-    )
-    keys = [Market.from_key(i["m"]["S"]) for i in scan["Items"]]
-    # Beside the markets: only the tick's cross-market figures (exchanges all and asset).
-    assert sorted(m for m in keys if m.exchange not in AGGREGATES) == sorted(expected)
-    assert fetcher.figures.across is not None
-    assert sorted(m for m in keys if m.exchange in AGGREGATES) == sorted(
-        p.market for p in points_of(fetcher.figures.across)
-    )
+    await only_markets_and_figures(fetcher, expected)
     # The figures /metrics shows: markets fetched and points written per source.
     await fetcher.heartbeat()
     beat = await fetcher.store.get_heartbeat("fetcher")
@@ -114,16 +119,7 @@ async def test_same_tick_twice_leaves_one_point_per_market(fetcher: Fetcher, dem
     await fetcher.fetch_once(t)
     await fetcher.fetch_once(t)
     expected = served_markets(exchange)
-    scan = await fetcher.store.client.scan(
-        TableName=fetcher.store.points_table, ProjectionExpression="m"
-    )
-    keys = [Market.from_key(i["m"]["S"]) for i in scan["Items"]]
-    # Beside the markets: only the tick's cross-market figures (exchanges all and asset).
-    assert sorted(m for m in keys if m.exchange not in AGGREGATES) == sorted(expected)
-    assert fetcher.figures.across is not None
-    assert sorted(m for m in keys if m.exchange in AGGREGATES) == sorted(
-        p.market for p in points_of(fetcher.figures.across)
-    )
+    await only_markets_and_figures(fetcher, expected)
     assert await stored_at(fetcher.store, expected, t) == expected
 
 

@@ -4,6 +4,7 @@ hysteresis across ticks, with 1, 2, 3 and many markets and zero or missing volum
 
 from __future__ import annotations
 
+from dataclasses import replace
 from fractions import Fraction
 
 import pytest
@@ -19,6 +20,7 @@ from common.crossmarket import (
     usd_prices,
     weighted_median,
 )
+from common.figures import decode, encode
 from common.models import Market, Quote
 from fetcher.aggregate import Aggregator, cross_check
 from tests.crossmarket_reference import PERCENT, ReferenceRun, close, ref_median, reference
@@ -232,3 +234,21 @@ def test_cross_check_names_markets_over_one_percent_apart() -> None:
     compared, found = cross_check(direct, feed)
     assert compared == 2
     assert [(m.market, m.direct, m.feed) for m in found] == [("bitfinex:btcusd", 100.0, 101.5)]
+
+
+def test_the_figures_document_reads_back_equal_across_parts_and_refuses_a_torn_one() -> None:
+    """Encoded in parts of 1,000 pairs and decoded, the document is equal; parts of two
+    different writes are refused (the reader reads again)."""
+    aggregator = Aggregator(3600, PERCENT)
+    quotes = [
+        Quote(Market(e, f"t{i}usd"), 1.0 + i + k / 1000, 10.0 + k, Split(f"t{i}", "usd"))
+        for i in range(2500)
+        for k, e in enumerate(["a", "b", "c"])
+    ]
+    doc = aggregator.tick(60, quotes, [])
+    parts = encode(doc)
+    assert len(parts) == 3
+    assert decode(parts) == doc
+    later = encode(replace(doc, written_at=doc.written_at + 1))
+    assert decode([parts[0], later[1], parts[2]]) is None
+    assert decode(parts[:2]) is None
