@@ -33,7 +33,7 @@ CROSS_CHECK = 0.01  # a direct and a feed price of one market further apart than
 MAX_MISMATCHES = 20  # named in /status; the count says how many more
 
 
-@dataclass
+@dataclass(slots=True)
 class Seen:
     price: float
     volume: float | None
@@ -51,20 +51,19 @@ class Aggregator:
     def __post_init__(self) -> None:
         self._load()
 
-    def observe(self, t: int, q: Quote) -> Observation:
-        """The quote as an observation of tick t, with its staleness; remembered."""
-        prev = self.seen.get(q.market)
-        unchanged = prev is not None and (prev.price, prev.volume) == (q.price, q.volume)
-        since = prev.since if prev is not None and unchanged else t
-        self.seen[q.market] = Seen(q.price, q.volume, since, prev.outlier if prev else False)
+    def observe(self, t: int, q: Quote) -> tuple[Observation, Seen]:
+        """The quote as an observation of tick t, with its staleness; remembered (the memory
+        of a market is updated in place: 20,000 of them each tick)."""
+        seen = self.seen.get(q.market)
+        if seen is None:
+            seen = self.seen[q.market] = Seen(q.price, q.volume, t)
+        elif seen.price != q.price or seen.volume != q.volume:
+            seen.price, seen.volume, seen.since = q.price, q.volume, t
+        market = q.market
+        stale = t - seen.since >= self.stale_after
         return Observation(
-            q.market.exchange,
-            q.market.symbol,
-            q.price,
-            q.volume,
-            stale=t - since >= self.stale_after,
-            was_outlier=prev.outlier if prev else False,
-        )
+            market.exchange, market.symbol, q.price, q.volume, stale, seen.outlier
+        ), seen
 
     def tick(self, t: int, quotes: Sequence[Quote], shadows: Sequence[Quote]) -> FiguresDoc:
         """Tick t's figures from every source's quotes (each market once)."""
@@ -80,15 +79,12 @@ class Aggregator:
             group = sorted(members[name], key=lambda q: q.market)
             split = group[0].split
             assert split is not None
+            observed = [self.observe(t, q) for q in group]
             figures = pair_figures(
-                name,
-                split.base,
-                split.quote,
-                [self.observe(t, q) for q in group],
-                self.outlier_percent,
+                name, split.base, split.quote, [o for o, _ in observed], self.outlier_percent
             )
-            for q, c in zip(group, figures.constituents, strict=True):
-                self.seen[q.market].outlier = c.status in ("outlier", "gross")
+            for (_, seen), c in zip(observed, figures.constituents, strict=True):
+                seen.outlier = c.status in ("outlier", "gross")
             pairs[name] = figures
         assets = asset_figures(pairs)
         compared, mismatches = cross_check(quotes, shadows)
