@@ -105,9 +105,12 @@ class Breadth:
         self.received: dict[str, float] = {}  # market key → when its alert reached the webhook
 
     def on_post(self, body: dict[str, Any]) -> None:
-        # alerter/notify.py titles an alert "<exchange> <SYMBOL>: price …"
-        exchange, symbol = body["title"].split(":")[0].split()
-        self.received.setdefault(f"{exchange}:{symbol.lower()}", time.time())
+        # alerter/notify.py titles a market's alert "<exchange> <SYMBOL>: price …" (a pair's
+        # or an asset's otherwise: not the markets timed here)
+        words = body["title"].split(":")[0].split()
+        if len(words) == 2:
+            exchange, symbol = words
+            self.received.setdefault(f"{exchange}:{symbol.lower()}", time.time())
 
     def start(self, name: str, *command: str, env: dict[str, str] | None = None) -> None:
         with open(self.scratch / f"{self.settings.table_prefix}-{name}.log", "ab") as log:
