@@ -61,6 +61,16 @@ async def test_ccxt_kraken_from_the_demo_exchange(dynamodb_url: str, demo: Any) 
                 assert point.volume == pytest.approx(volume, rel=1e-12)
             # Cryptowatch's kraken markets were dropped (fetched directly): 4 exchanges × 30 left.
             assert fetcher.figures.sources["ccxt:kraken"].fetched == 30
+            # ccxt's unified codes (Kraken's XXBT is BTC) put Kraken's BTC/USD beside the others.
+            assert fetcher.figures.across is not None
+            btc = fetcher.figures.across.by_pair["btc-usd"]
+            assert sorted(c.exchange for c in btc.constituents) == [
+                "binance",
+                "bitfinex",
+                "bitstamp",
+                "coinbase-pro",
+                "kraken",
+            ]
             assert fetcher.figures.sources["cryptowatch"].fetched == 120
     finally:
         await close_sources(sources)
