@@ -44,8 +44,9 @@ class FiguresDoc:
     assets: tuple[AssetFigures, ...]
     unsplit: int = 0  # markets of this tick whose base and quote are unknown
     unsplit_sample: str = ""
-    mismatches: tuple[Mismatch, ...] = field(default=())
+    mismatches: tuple[Mismatch, ...] = field(default=())  # the largest differences first
     compared: int = 0  # markets the cross-source check compared
+    differ: int = 0  # of those, how many differ (`mismatches` names at most the first 20)
 
     @property
     def version(self) -> str:
@@ -105,6 +106,7 @@ def encode(doc: FiguresDoc) -> list[bytes]:
         "unsplit_sample": doc.unsplit_sample,
         "mismatches": [[m.market, m.direct, m.feed] for m in doc.mismatches],
         "compared": doc.compared,
+        "differ": doc.differ,
     }
     return pack(doc.written_at, header, [_pair_row(p) for p in doc.pairs], PART_PAIRS)
 
@@ -126,4 +128,5 @@ def decode(parts: Sequence[bytes]) -> FiguresDoc | None:
         unsplit_sample=header["unsplit_sample"],
         mismatches=tuple(Mismatch(*m) for m in header["mismatches"]),
         compared=header["compared"],
+        differ=header["differ"],
     )

@@ -99,6 +99,7 @@ class Aggregator:
             unsplit_sample=unknown_sample(unsplit),
             mismatches=tuple(mismatches[:MAX_MISMATCHES]),
             compared=compared,
+            differ=len(mismatches),
         )
         self._save(t)
         return doc

@@ -139,7 +139,7 @@ class Fetcher:
                 "tick %d: %d market(s) differ by more than 1 %% between the direct fetch and the "
                 "Cryptowatch feed; the most: %s %s direct, %s through the feed",
                 t,
-                len(doc.mismatches),
+                doc.differ,
                 worst.market,
                 f"{worst.direct:.10g}",
                 f"{worst.feed:.10g}",

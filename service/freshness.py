@@ -136,7 +136,9 @@ class Reading:
                 f"; {doc.unsplit} market(s) without a known base and quote, left out "
                 f"({doc.unsplit_sample})"
             )
-        text += f"; {doc.compared} market(s) compared across sources, {len(doc.mismatches)} differ"
+        text += f"; {doc.compared} market(s) compared across sources, {doc.differ} differ"
+        if doc.differ > len(doc.mismatches):
+            text += f" (the {len(doc.mismatches)} largest named in the problems)"
         if age > self.limit:
             return Component(ok=False, detail=f"stale: {text}", age_seconds=age)
         return Component(ok=True, detail=text, age_seconds=age)

@@ -252,3 +252,16 @@ def test_the_figures_document_reads_back_equal_across_parts_and_refuses_a_torn_o
     later = encode(replace(doc, written_at=doc.written_at + 1))
     assert decode([parts[0], later[1], parts[2]]) is None
     assert decode(parts[:2]) is None
+
+
+def test_mismatches_beyond_twenty_are_counted_not_named() -> None:
+    """25 markets off between the direct fetch and the feed: all counted, the 20 furthest
+    named, furthest first."""
+    direct = [
+        Quote(Market("bitfinex", f"t{i}usd"), 100.0, 1.0, Split(f"t{i}", "usd")) for i in range(25)
+    ]
+    feed = [Quote(q.market, 100.0 * (1.02 + i / 1000), 1.0) for i, q in enumerate(direct)]
+    doc = Aggregator(3600, PERCENT).tick(60, direct, feed)
+    assert (doc.compared, doc.differ, len(doc.mismatches)) == (25, 25, 20)
+    assert doc.mismatches[0].market == "bitfinex:t24usd"
+    assert decode(encode(doc)) == doc
