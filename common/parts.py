@@ -12,14 +12,31 @@ import zlib
 from collections.abc import Sequence
 from typing import Any
 
+# DynamoDB's item limit is 400 KB, key and attribute names included: a part stays below this.
+MAX_PART_BYTES = 350_000
+
+
+def _compressed(body: dict[str, Any]) -> bytes:
+    return zlib.compress(json.dumps(body, separators=(",", ":")).encode(), 6)
+
 
 def pack(stamp: float, header: dict[str, Any], rows: list[Any], per_part: int) -> list[bytes]:
+    """`rows` in parts of at most `per_part` rows, a part halved again while it compresses to
+    more than `MAX_PART_BYTES` (rows whose values compress badly)."""
     chunks = [rows[i : i + per_part] for i in range(0, len(rows), per_part)] or [[]]
-    parts = []
-    for i, chunk in enumerate(chunks):
-        body = {"w": stamp, "rows": chunk} | (header | {"parts": len(chunks)} if i == 0 else {})
-        parts.append(zlib.compress(json.dumps(body, separators=(",", ":")).encode(), 6))
-    return parts
+    while True:
+        parts = [
+            _compressed(
+                {"w": stamp, "rows": c} | (header | {"parts": len(chunks)} if i == 0 else {})
+            )
+            for i, c in enumerate(chunks)
+        ]
+        big = [i for i, p in enumerate(parts) if len(p) > MAX_PART_BYTES and len(chunks[i]) > 1]
+        if not big:
+            return parts
+        for i in reversed(big):
+            half = len(chunks[i]) // 2
+            chunks[i : i + 1] = [chunks[i][:half], chunks[i][half:]]
 
 
 def unpack(parts: Sequence[bytes]) -> tuple[dict[str, Any], list[Any]] | None:

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from common.assets import Split
+from common.assets import Split, cryptowatch_pairs
 from common.crossmarket import (
     Observation,
     PairFigures,
@@ -22,7 +22,10 @@ from common.crossmarket import (
 )
 from common.figures import decode, encode
 from common.models import Market, Quote
+from common.parts import MAX_PART_BYTES
+from demo.exchange import DemoExchange
 from fetcher.aggregate import Aggregator, cross_check
+from fetcher.sources.cryptowatch import Cryptowatch
 from tests.crossmarket_reference import PERCENT, ReferenceRun, close, ref_median, reference
 
 
@@ -237,7 +240,7 @@ def test_cross_check_names_markets_over_one_percent_apart() -> None:
 
 
 def test_the_figures_document_reads_back_equal_across_parts_and_refuses_a_torn_one() -> None:
-    """Encoded in parts of 1,000 pairs and decoded, the document is equal; parts of two
+    """Encoded in parts of 1,000 rows and decoded, the document is equal; parts of two
     different writes are refused (the reader reads again)."""
     aggregator = Aggregator(3600, PERCENT)
     quotes = [
@@ -247,7 +250,7 @@ def test_the_figures_document_reads_back_equal_across_parts_and_refuses_a_torn_o
     ]
     doc = aggregator.tick(60, quotes, [])
     parts = encode(doc)
-    assert len(parts) == 3
+    assert len(parts) == 6  # 2,500 pairs, then 2,501 assets, 1,000 rows a part
     assert decode(parts) == doc
     later = encode(replace(doc, written_at=doc.written_at + 1))
     assert decode([parts[0], later[1], parts[2]]) is None
@@ -265,3 +268,22 @@ def test_mismatches_beyond_twenty_are_counted_not_named() -> None:
     assert (doc.compared, doc.differ, len(doc.mismatches)) == (25, 25, 20)
     assert doc.mismatches[0].market == "bitfinex:t24usd"
     assert decode(encode(doc)) == doc
+
+
+def test_the_document_of_a_20000_market_tick_fits_dynamodbs_item_limit() -> None:
+    """The scale universe's tick (20,000 markets, 4,000 pairs, 4,001 assets): every part of
+    its document under DynamoDB's 400 KB item limit, and read back equal. Its assets once went
+    in part 0's header and made it too large to write."""
+    exchange = DemoExchange(pairs=1, cryptowatch_markets=20_000)
+    source = Cryptowatch("http://x")
+    source.pair_assets = cryptowatch_pairs(exchange.pair_listing())
+    answer = {
+        "prices": exchange.first_page("prices", exchange.prices(None)),
+        "summaries": exchange.first_page("summaries", exchange.summaries()),
+    }
+    parsed = source.parse(answer)
+    doc = Aggregator(3600, PERCENT).tick(60, parsed.quotes, parsed.shadows)
+    assert (len(doc.pairs), len(doc.assets)) == (4000, 4001)
+    parts = encode(doc)
+    assert max(len(p) for p in parts) <= MAX_PART_BYTES < 400_000
+    assert decode(parts) == doc
