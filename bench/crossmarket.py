@@ -19,7 +19,7 @@ import time
 import aiohttp
 
 from bench.report import Row, ms, pct, verdict
-from bench.service import spawn, timed
+from bench.service import service_env, spawn, timed
 from common import aws
 from common.assets import Split
 from common.db import Store
@@ -148,13 +148,7 @@ async def crossmarket(settings: Settings) -> list[Row]:
         await FiguresStore(store).put(doc)
 
     port = dynamodb_local.free_port()
-    env = {
-        "AWS_ENDPOINT_URL": settings.aws_endpoint_url or "",
-        "TRACKER_TABLE_PREFIX": settings.table_prefix,
-        "TRACKER_PORT": str(port),
-        "TRACKER_LOG_LEVEL": "WARNING",
-    }
-    api = spawn([sys.executable, "-m", "service"], env, port)
+    api = spawn([sys.executable, "-m", "service"], service_env(settings, port), port)
     base = f"http://127.0.0.1:{port}"
     try:
         async with aiohttp.ClientSession() as http:

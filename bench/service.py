@@ -100,6 +100,16 @@ def latency(out: str, q: str) -> str:
     return found.group(1) if found else "?"
 
 
+def service_env(settings: Settings, port: int) -> dict[str, str]:
+    """`tracker serve`'s environment for a benchmark on `settings`' tables."""
+    return {
+        "AWS_ENDPOINT_URL": settings.aws_endpoint_url or "",
+        "TRACKER_TABLE_PREFIX": settings.table_prefix,
+        "TRACKER_PORT": str(port),
+        "TRACKER_LOG_LEVEL": "WARNING",
+    }
+
+
 def spawn(args: list[str], env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
     process = subprocess.Popen(
         args, env=os.environ | env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
@@ -127,12 +137,7 @@ async def service(settings: Settings) -> list[Row]:
         )
 
         port, bare_port = dynamodb_local.free_port(), dynamodb_local.free_port()
-        env = {
-            "AWS_ENDPOINT_URL": settings.aws_endpoint_url or "",
-            "TRACKER_TABLE_PREFIX": settings.table_prefix,
-            "TRACKER_PORT": str(port),
-            "TRACKER_LOG_LEVEL": "WARNING",
-        }
+        env = service_env(settings, port)
         api = spawn([sys.executable, "-m", "service"], env, port)
         bare = spawn([sys.executable, "-m", "bench.bare", str(bare_port)], {}, bare_port)
         base = f"http://127.0.0.1:{port}"

@@ -97,6 +97,42 @@ async def store(settings: Settings) -> AsyncIterator[Store]:
         yield Store(client, settings)
 
 
+@asynccontextmanager
+async def app_client(settings: Settings) -> AsyncIterator[Any]:
+    """The app with its real lifespan, and an httpx client on it (no alerter runs)."""
+    import httpx
+
+    from service.app import create_app
+
+    app = create_app(settings)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http,
+    ):
+        yield http
+
+
+@asynccontextmanager
+async def demo_fetcher(dynamodb_url: str, url: str, **overrides: Any) -> AsyncIterator[Any]:
+    """A fetcher of both sources on the demo exchange at `url`, its tables fresh."""
+    import aiohttp
+
+    from fetcher.sources import build_sources
+    from fetcher.worker import Fetcher
+
+    settings = make_settings(
+        dynamodb_url,
+        sources=["bitfinex", "cryptowatch"],
+        bitfinex_url=url,
+        cryptowatch_url=url,
+        fetch_timeout=1.0,
+        **overrides,
+    )
+    async with aiohttp.ClientSession() as http, dynamodb(settings) as client:
+        await init_db(client, settings)
+        yield Fetcher(settings, Store(client, settings), http, build_sources(settings))
+
+
 def running_demo(pairs: int = 300) -> Any:
     """The demo exchange in-process on a free port: (DemoExchange, base URL)."""
     from demo.exchange import running

@@ -104,18 +104,7 @@ async def get_pair(
     async def build() -> PairDetail:
         return PairDetail(
             **pair_out(figures, doc.t).model_dump(),
-            constituents=[
-                ConstituentOut(
-                    exchange=c.exchange,
-                    symbol=c.symbol,
-                    price=c.price,
-                    volume=c.volume,
-                    weight=c.weight,
-                    deviation=c.deviation,
-                    status=c.status,
-                )
-                for c in figures.constituents
-            ],
+            constituents=[ConstituentOut(**c._asdict()) for c in figures.constituents],
             stale_after=doc.stale_after,
             outlier_percent=doc.outlier_percent,
         )

@@ -10,48 +10,16 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-import aiohttp
-import httpx
-
-from common import aws
-from common.db import Store
-from common.schema import init_db
 from common.settings import Settings
 from common.ticks import iso, tick_floor
-from fetcher.sources import build_sources
 from fetcher.worker import Fetcher
-from service.app import create_app
-from tests.conftest import make_settings, running_demo
+from tests.conftest import app_client, demo_fetcher, running_demo
 
 
 @asynccontextmanager
 async def rig(dynamodb_url: str, **overrides: Any) -> AsyncIterator[tuple[Fetcher, Any, Settings]]:
-    async with running_demo() as (exchange, url):
-        settings = make_settings(
-            dynamodb_url,
-            sources=["bitfinex", "cryptowatch"],
-            bitfinex_url=url,
-            cryptowatch_url=url,
-            fetch_timeout=1.0,
-            **overrides,
-        )
-        async with aiohttp.ClientSession() as http, aws.dynamodb(settings) as client:
-            await init_db(client, settings)
-            yield (
-                Fetcher(settings, Store(client, settings), http, build_sources(settings)),
-                exchange,
-                settings,
-            )
-
-
-@asynccontextmanager
-async def api(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(settings)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as http,
-    ):
-        yield http
+    async with running_demo() as (exchange, url), demo_fetcher(dynamodb_url, url, **overrides) as f:
+        yield f, exchange, f.settings
 
 
 async def test_a_direct_price_unlike_the_feeds_is_a_status_problem_naming_both(
@@ -73,7 +41,7 @@ async def test_a_direct_price_unlike_the_feeds_is_a_status_problem_naming_both(
             direct,
             feed,
         )
-        async with api(settings) as http:
+        async with app_client(settings) as http:
             status = (await http.get("/status")).json()
             pair = (await http.get("/pairs/btc-usd")).json()
     problem = (
@@ -106,7 +74,7 @@ async def test_a_source_that_does_not_answer_is_absent_and_does_not_hold_up_the_
         btc = doc.by_pair["btc-usd"]
         assert [(c.exchange, c.status) for c in btc.constituents] == [("bitfinex", "used")]
         assert not any(c.status == "stale" for p in doc.pairs for c in p.constituents)
-        async with api(settings) as http:
+        async with app_client(settings) as http:
             answer = (await http.get("/pairs/btc-usd")).json()
         assert answer["time"] == iso(later)
         assert [c["exchange"] for c in answer["constituents"]] == ["bitfinex"]

@@ -16,8 +16,8 @@ from common.models import Market
 from common.ticks import tick_floor
 from fetcher.backfill import Backfill
 from fetcher.worker import Fetcher
-from tests.conftest import running_demo
-from tests.integration.test_fetcher import demo_fetcher, served_markets, stored_at
+from tests.conftest import demo_fetcher, running_demo
+from tests.integration.test_fetcher import served_markets, stored_at
 
 
 @pytest.fixture

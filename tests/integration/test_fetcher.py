@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 import aiohttp
@@ -23,23 +22,7 @@ from fetcher.aggregate import points_of
 from fetcher.sources import build_sources
 from fetcher.sources.bitfinex import is_derivative, symbol_of
 from fetcher.worker import Fetcher
-from tests.conftest import make_settings, running_demo
-
-
-@asynccontextmanager
-async def demo_fetcher(dynamodb_url: str, url: str, **overrides: Any) -> AsyncIterator[Fetcher]:
-    """A fetcher of both sources on the demo exchange at `url`, its tables fresh."""
-    settings = make_settings(
-        dynamodb_url,
-        sources=["bitfinex", "cryptowatch"],
-        bitfinex_url=url,
-        cryptowatch_url=url,
-        fetch_timeout=1.0,
-        **overrides,
-    )
-    async with aiohttp.ClientSession() as http, aws.dynamodb(settings) as client:
-        await init_db(client, settings)
-        yield Fetcher(settings, Store(client, settings), http, build_sources(settings))
+from tests.conftest import demo_fetcher, running_demo
 
 
 @pytest.fixture

@@ -9,19 +9,15 @@ import asyncio
 import os
 import sys
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
-import httpx
 import pytest
 
 from common import aws
 from common.db import Store
 from common.models import Market, Point
 from common.settings import Settings
-from service.app import create_app
-from tests.conftest import running_demo, wait_for
+from tests.conftest import app_client, running_demo, wait_for
 from tests.faultproxy import FaultProxy, fault_proxy
 from tests.integration.test_service import NOW, published, seeded, stack
 
@@ -40,23 +36,12 @@ BOARD_PATHS = (
 )
 
 
-@asynccontextmanager
-async def service_only(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    """The app with its real lifespan and no alerter."""
-    app = create_app(settings)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http,
-    ):
-        yield http
-
-
 async def test_no_figures_yet_is_503_with_retry_after(seeded: Any) -> None:
     """Points stored but no alerter: figures answer 503 + Retry-After saying why (never an
     empty 200 dated 1970, never a 422 for a valid exchange); a market's latest price comes
     from the table; the replica is ready, and says what is missing."""
     settings, points = seeded
-    async with service_only(settings) as http:
+    async with app_client(settings) as http:
         for path in ("/rank", "/symbols", "/symbols/btcusd/rank", "/rank?exchange=bitfinex"):
             answer = await http.get(path)
             assert answer.status_code == 503, (path, answer.text)
@@ -141,7 +126,7 @@ async def test_a_service_started_during_an_outage_says_so(dynamodb_url: str) -> 
     async with fault_proxy(dynamodb_url) as proxy:
         await proxy.down()
         settings = Settings(aws_endpoint_url=proxy.url, table_prefix="gone", read_timeout=0.5)
-        async with service_only(settings) as http:
+        async with app_client(settings) as http:
             started = time.monotonic()
             for path in ("/rank", "/symbols", "/symbols/btcusd", "/alerts", "/readyz"):
                 answer = await http.get(path)
