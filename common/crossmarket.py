@@ -17,14 +17,13 @@ integer times a power of two), and a price ratio near a threshold is compared as
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from functools import lru_cache
 from typing import Literal, NamedTuple
 
 Status = Literal["used", "no_volume", "stale", "outlier", "gross"]
-STATUSES: tuple[Status, ...] = ("used", "outlier", "gross", "stale", "no_volume")
 MIN_COMPARED = 3  # fewer candidates than this: nobody is judged against the others
 STABLECOINS = ("usdt", "usdc")
 _NEAR = 1e-9  # a float ratio this close to a threshold is decided with Fractions
@@ -285,10 +284,3 @@ def asset_figures(pairs: Mapping[str, PairFigures]) -> dict[str, AssetFigures]:
             tuple(member[asset]),
         )
     return out
-
-
-def count_statuses(constituents: Iterable[Constituent]) -> dict[Status, int]:
-    counts: dict[Status, int] = dict.fromkeys(STATUSES, 0)
-    for c in constituents:
-        counts[c.status] += 1
-    return counts

@@ -448,19 +448,39 @@ class Store:
         returns how many parts it has now."""
         slot = board_slot(snapshot.owner)
         parts = encode(snapshot)
+        head = BoardHead(snapshot.owner, slot, snapshot.written_at, snapshot.window_end, len(parts))
+        await self.replace_parts(
+            "write board snapshot",
+            lambda i: _board_key(slot, i),
+            parts,
+            previous_parts,
+            head.item(),
+        )
+        return len(parts)
+
+    async def replace_parts(
+        self,
+        what: str,
+        key: Callable[[int], Item],
+        parts: Sequence[bytes],
+        previous_parts: int,
+        head: Item,
+    ) -> None:
+        """A document's parts in the meta table (part i at `key(i)`, its bytes in `b`), the
+        parts an older, longer version left deleted, and its head, in one transaction: a
+        reader sees the whole old document or the whole new one (or parts of different
+        stamps, and reads again)."""
         writes: list[dict[str, Any]] = [
-            {"Put": {"TableName": self.meta_table, "Item": _board_key(slot, i) | {"b": {"B": b}}}}
+            {"Put": {"TableName": self.meta_table, "Item": key(i) | {"b": {"B": b}}}}
             for i, b in enumerate(parts)
         ]
         writes += [
-            {"Delete": {"TableName": self.meta_table, "Key": _board_key(slot, i)}}
+            {"Delete": {"TableName": self.meta_table, "Key": key(i)}}
             for i in range(len(parts), previous_parts)
         ]
-        head = BoardHead(snapshot.owner, slot, snapshot.written_at, snapshot.window_end, len(parts))
-        writes.append({"Put": {"TableName": self.meta_table, "Item": head.item()}})
-        async with translate("write board snapshot", self.outage):
+        writes.append({"Put": {"TableName": self.meta_table, "Item": head}})
+        async with translate(what, self.outage):
             await self.client.transact_write_items(TransactItems=writes)  # type: ignore[arg-type]
-        return len(parts)
 
     def _meta(self, k: str) -> dict[str, Any]:
         """The consistent Query of every meta item under one key."""

@@ -62,10 +62,7 @@ class FiguresDoc:
 
 
 def _pair_row(p: PairFigures) -> list[Any]:
-    members = [
-        [c.exchange, c.symbol, c.price, c.volume, c.weight, c.deviation, c.status]
-        for c in p.constituents
-    ]
+    members = [list(c) for c in p.constituents]  # a named tuple: its fields in order
     return [
         p.pair,
         p.base,

@@ -4,7 +4,6 @@ and a small head (`k = figures-head`) that readers poll to learn that a new tick
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from common.db import Store, translate
 from common.figures import FiguresDoc, decode, encode
@@ -42,23 +41,14 @@ class FiguresStore:
         parts = encode(doc)
         if self.parts is None:  # the first write of this process: what did the last leave?
             self.parts = (await self.head() or FiguresHead(0, 0, 0)).parts
-        previous = self.parts
-        writes: list[dict[str, Any]] = [
-            {"Put": {"TableName": self.table, "Item": _part_key(i) | {"b": {"B": b}}}}
-            for i, b in enumerate(parts)
-        ]
-        writes += [
-            {"Delete": {"TableName": self.table, "Key": _part_key(i)}}
-            for i in range(len(parts), previous)
-        ]
         head = HEAD | {
             "t": {"N": str(doc.t)},
             "w": {"N": repr(doc.written_at)},
             "p": {"N": str(len(parts))},
         }
-        writes.append({"Put": {"TableName": self.table, "Item": head}})
-        async with translate("write the cross-market figures", self.store.outage):
-            await self.store.client.transact_write_items(TransactItems=writes)  # type: ignore[arg-type]
+        await self.store.replace_parts(
+            "write the cross-market figures", _part_key, parts, self.parts, head
+        )
         self.parts = len(parts)
 
     async def head(self) -> FiguresHead | None:
@@ -72,14 +62,9 @@ class FiguresStore:
         return FiguresHead(int(item["t"]["N"]), float(item["w"]["N"]), int(item["p"]["N"]))
 
     async def _read(self) -> FiguresDoc | None:
-        request = {
-            "TableName": self.table,
-            "KeyConditionExpression": "k = :k",
-            "ExpressionAttributeValues": {":k": {"S": PARTS_KEY}},
-            "ConsistentRead": True,
-        }
         parts: list[bytes] = []
-        async for page in self.store._pages("read the cross-market figures", request):
+        pages = self.store._pages("read the cross-market figures", self.store._meta(PARTS_KEY))
+        async for page in pages:
             parts += [bytes(i["b"]["B"]) for i in page]  # in part order: n is the sort key
         return decode(parts)
 

@@ -42,7 +42,6 @@ class SourceFigures:
     fetched: int = 0  # markets in the last good answer
     skipped: int = 0  # rows skipped in the last answer (bad data)
     ignored: int = 0  # rows or keys ignored in the last answer (not markets by design)
-    unsplit: int = 0  # markets of the last answer whose base and quote are unknown
     failures: int = 0  # ticks this source could not fetch, since start
     failed: Counter[str] = field(default_factory=Counter)  # those failures by reason
     last_error: str = ""
@@ -217,7 +216,6 @@ class Fetcher:
             )
             return None
         figures.fetched = len(parsed.quotes)
-        figures.unsplit = len(parsed.unsplit)
         figures.skipped = sum(parsed.skipped.values())
         figures.ignored = sum(parsed.ignored.values())
         figures.figures = dict(parsed.figures)
@@ -268,7 +266,6 @@ class Fetcher:
                 f"{name}.written": self.ingest.written_by_source[name],
                 f"{name}.skipped": f.skipped,
                 f"{name}.ignored": f.ignored,
-                f"{name}.unsplit": f.unsplit,
                 f"{name}.failures": f.failures,
             }
             fields |= {f"{name}.failed.{why}": n for why, n in f.failed.items()}

@@ -41,6 +41,12 @@ def group_of(market: Market) -> str:
     return market.exchange if market.exchange in AGGREGATES else MARKETS
 
 
+def listed(market: Market, exchange: str | None) -> bool:
+    """Shown for an `exchange` filter: that exchange's markets (`all`: the pairs, `asset`: the
+    assets), or without one the exchanges' own markets."""
+    return market.exchange == exchange if exchange else group_of(market) == MARKETS
+
+
 class Rankings:
     """Every market of a group ranked, once per snapshot, group, metric and normalisation:
     the answers of all `/symbols/{symbol}/rank` requests of a tick share one sort."""

@@ -27,7 +27,10 @@ class Parsed:
     ignored: dict[str, int] = field(default_factory=dict)
     figures: dict[str, float] = field(default_factory=dict)
     shadows: list[Quote] = field(default_factory=list)
-    unsplit: list[str] = field(default_factory=list)
+
+    @property
+    def unsplit(self) -> list[str]:
+        return [q.market.key for q in self.quotes if q.split is None]
 
     def skip(self, reason: str) -> None:
         self.skipped[reason] = self.skipped.get(reason, 0) + 1
@@ -68,7 +71,7 @@ def quote(
     shadow: bool = False,
 ) -> None:
     """Validate one row's fields and add its quote (to the shadows with `shadow`), or count
-    why it was skipped; a market without `split` is counted as unsplit."""
+    why it was skipped."""
     if not EXCHANGE_RE.match(exchange) or not SYMBOL_RE.match(symbol) or exchange in AGGREGATES:
         parsed.skip("bad symbol")
         return
@@ -85,5 +88,3 @@ def quote(
         parsed.shadows.append(found)
         return
     parsed.quotes.append(found)
-    if split is None:
-        parsed.unsplit.append(found.market.key)

@@ -12,7 +12,7 @@ from common.errors import NotFound
 from common.ticks import iso
 from service.deps import FiguresDep, StateDep
 from service.errors import Invalid
-from service.routes.pairs import CODE_PATTERN, MAX_LIMIT, NOT_READY, pair_out
+from service.routes.pairs import CODE_PATTERN, MAX_LIMIT, NOT_READY, pair_out, respond
 from service.schemas import AssetDetail, AssetList, AssetOut
 
 router = APIRouter(tags=["assets"])
@@ -48,9 +48,7 @@ async def list_assets(
             as_of=iso(doc.written_at),
         )
 
-    return await state.responses.respond(
-        request, state.snapshots, None, build, lambda _: state.figures.version, state.figures.get
-    )
+    return await respond(request, state, build)
 
 
 @router.get(
@@ -80,6 +78,4 @@ async def get_asset(
             pairs=[pair_out(doc.by_pair[p], doc.t) for p in figures.pairs],
         )
 
-    return await state.responses.respond(
-        request, state.snapshots, None, build, lambda _: state.figures.version, state.figures.get
-    )
+    return await respond(request, state, build)

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
+from pydantic import BaseModel
 
 from common.crossmarket import PairFigures
 from common.errors import NotFound
 from common.figures import FiguresDoc
 from common.ticks import iso
-from service.deps import FiguresDep, StateDep
+from service.deps import FiguresDep, State, StateDep
 from service.errors import Invalid
 from service.schemas import ConstituentOut, PairDetail, PairList, PairOut
 
@@ -34,6 +36,16 @@ def pair_out(p: PairFigures, t: int) -> PairOut:
         excluded=p.excluded,
         dispersion=p.dispersion,
         time=iso(t),
+    )
+
+
+async def respond(
+    request: Request, state: State, build: Callable[[], Awaitable[BaseModel]]
+) -> Response:
+    """The cached answer tied to the figures document (not the board): built once per
+    document, and the cache's lookup brings the document up to date first."""
+    return await state.responses.respond(
+        request, state.snapshots, None, build, lambda _: state.figures.version, state.figures.get
     )
 
 
@@ -67,9 +79,7 @@ async def list_pairs(
             as_of=iso(doc.written_at),
         )
 
-    return await state.responses.respond(
-        request, state.snapshots, None, build, lambda _: state.figures.version, state.figures.get
-    )
+    return await respond(request, state, build)
 
 
 def pair_name(value: str) -> str:
@@ -109,6 +119,4 @@ async def get_pair(
             outlier_percent=doc.outlier_percent,
         )
 
-    return await state.responses.respond(
-        request, state.snapshots, None, build, lambda _: state.figures.version, state.figures.get
-    )
+    return await respond(request, state, build)

@@ -13,7 +13,7 @@ from common.snapshot import Snapshot
 from common.ticks import iso
 from service.deps import ExchangeDep, MarketDep, ReadySnapshotDep, StateDep
 from service.errors import Invalid
-from service.ranking import MARKETS, Ranked, group_of, rank_rows
+from service.ranking import MARKETS, Ranked, listed, rank_rows
 from service.routes.symbols import check_exchange
 from service.schemas import RankEntry, Ranking, SymbolRank
 
@@ -111,8 +111,7 @@ async def rank_all(
         rows = [
             r
             for r in snapshot.rows
-            if (r.market.exchange == exchange if exchange else group_of(r.market) == MARKETS)
-            and (wanted is None or r.market.symbol in wanted)
+            if listed(r.market, exchange) and (wanted is None or r.market.symbol in wanted)
         ]
         if wanted is not None:
             missing = wanted - {r.market.symbol for r in rows}

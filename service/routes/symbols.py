@@ -8,7 +8,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 
-from common.assets import AGGREGATES
 from common.models import Market, Metric
 from common.snapshot import Snapshot
 from common.ticks import iso, parse_time
@@ -16,6 +15,7 @@ from common.window import BoardRow
 from service.cache import per_tick
 from service.deps import ExchangeDep, MarketDep, ReadySnapshotDep, SnapshotDep, StateDep
 from service.errors import Invalid
+from service.ranking import listed
 from service.schemas import History, Latest, SymbolList
 
 router = APIRouter(tags=["symbols"])
@@ -45,15 +45,7 @@ async def list_symbols(
 
     async def build() -> SymbolList:
         return SymbolList(
-            symbols=[
-                latest(r)
-                for r in snapshot.rows
-                if (
-                    r.market.exchange == exchange
-                    if exchange
-                    else r.market.exchange not in AGGREGATES
-                )
-            ],
+            symbols=[latest(r) for r in snapshot.rows if listed(r.market, exchange)],
             as_of=iso(snapshot.written_at),
         )
 
