@@ -4,7 +4,8 @@ Configure an event source mapping on the table's stream (batch size up to 1000,
 `FunctionResponseTypes: ReportBatchItemFailures`); the function reads the same environment
 variables as the alerter. Without a long-lived process there is no in-memory board, so each
 point's alert window is read from the table; the board snapshot the service ranks from still
-needs one long-running `tracker alert` (see docs/scaling.md).
+needs one long-running `tracker alert` (see docs/scaling.md), and so do users' rules (the rule
+book lives in it). Alerts go out through the outbox, sent by `tracker deliver`.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from alerter.notify import Notifier
+from alerter.notify import HouseOutbox
 from alerter.processor import Processor
 from alerter.records import parse
 from common.aws import dynamodb
@@ -24,9 +25,7 @@ async def handle_event(event: dict[str, Any], settings: Settings) -> dict[str, A
     changes = [parse(record) for record in event.get("Records", [])]
     async with dynamodb(settings) as client:
         store = Store(client, settings)
-        notifier = Notifier(store, settings.notify_urls)
-        await Processor(settings, store, notifier, board=None).handle(changes)
-        await notifier.flush()
+        await Processor(settings, store, HouseOutbox(store, settings), board=None).handle(changes)
     return {"batchItemFailures": []}
 
 

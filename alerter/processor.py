@@ -21,10 +21,11 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from alerter.notify import Notifier
+from alerter.notify import HouseOutbox
 from alerter.records import Change
 from alerter.rule import RuleConfig, evaluate
 from alerter.stream import RECORDS_PER_READ
+from alerter.user_rules import RuleJudge
 from common.db import Store
 from common.errors import AlreadyDone
 from common.models import Alert, Market, Point
@@ -53,11 +54,17 @@ class Behind:
 
 class Processor:
     def __init__(
-        self, settings: Settings, store: Store, notifier: Notifier, board: Board | None
+        self,
+        settings: Settings,
+        store: Store,
+        outbox: HouseOutbox,
+        board: Board | None,
+        rules: RuleJudge | None = None,
     ) -> None:
         self.settings = settings
+        self.rules = rules  # users' rules, judged at each point after the house rule
         self.store = store
-        self.notifier = notifier
+        self.outbox = outbox
         self.board = board
         self.rule = RuleConfig(
             settings.alert_multiplier,
@@ -205,6 +212,8 @@ class Processor:
             if loaded is None or (since is not None and loaded < since):
                 first_seen.setdefault(change.market, change.t)
         await self._load_all(first_seen, 16)
+        if self.rules is not None:
+            self.rules.history.clear()
         for change in changes:
             if change.created is not None:
                 self.last_created = change.created
@@ -219,6 +228,8 @@ class Processor:
                 self._follow(change)
             if change.point is not None:
                 await self._judge(change.point)
+                if self.rules is not None:
+                    await self.rules.judge(change.point)
         self.last_batch = (time.monotonic(), len(changes))
 
     def _known(self, change: Change) -> bool:
@@ -267,7 +278,7 @@ class Processor:
         # Deliver only what is still news; a replay of old records only records them.
         fresh = time.time() - point.t <= max(self.rule.window, 300)
         try:
-            await self.store.put_alert(alert, pending=fresh)
+            await self.outbox.record(alert, fresh)
         except AlreadyDone:
             log.info("alert %s already recorded (record delivered again)", alert.id)
         else:
@@ -281,9 +292,7 @@ class Processor:
                 alert.average,
                 alert.points,
             )
-            if fresh:
-                self.notifier.submit(alert)
-            else:
+            if not fresh:
                 log.info(
                     "alert %s is %d s old: recorded, not notified", alert.id, time.time() - point.t
                 )

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from typing import TYPE_CHECKING
 
 from alerter import checkpoint
-from alerter.notify import Notifier
+from alerter.notify import HouseOutbox
 from alerter.processor import Processor
 from alerter.stream import StreamReader
+from alerter.user_rules import RuleJudge
 from common.db import Store
 from common.errors import StoreError, StoreUnavailable
 from common.lifecycle import sleep_unless, touch_alive
@@ -36,11 +36,12 @@ class Alerter:
     ) -> None:
         self.settings = settings
         self.store = store
-        self.notifier = Notifier(store, settings.notify_urls)
+        self.outbox = HouseOutbox(store, settings)
         self.board = Board.holding_alert_window(
             settings.rank_window, settings.alert_window, settings.fetch_interval
         )
-        self.processor = Processor(settings, store, self.notifier, self.board)
+        self.rules = RuleJudge(store, self.board)
+        self.processor = Processor(settings, store, self.outbox, self.board, self.rules)
         self.reader = StreamReader(store, streams, settings.worker_id, self.processor.handle)
         self.publish_every = publish_every
         self.parts = 0
@@ -61,13 +62,14 @@ class Alerter:
                 log.info("dropping the boards of %s (gone)", ", ".join(h.owner for h in gone))
                 await self.store.drop_boards(gone)
         self.reader.stream = await self.store.stream_arn()
+        if not self.rules.loaded:
+            await self.rules.load()
         await self.resume(self.reader.stream)
         previous = await self.store.get_snapshot()
         if previous is not None:
             # Markets on the last board that the checkpoint did not restore: from the table.
             await self.processor.preload((r.market for r in previous.rows), previous.window_end)
             self.processor.dirty = True  # publish the rebuilt figures, not the old ones
-        await self.notifier.resume()
         self.started = True
 
     async def resume(self, stream: str) -> None:
@@ -154,8 +156,7 @@ class Alerter:
             "at": time.time(),
             "records": self.processor.handled,
             "alerts": self.processor.alerts,
-            "notifications_sent": self.notifier.sent,
-            "notifications_failed": self.notifier.failed,
+            "notifications_queued": self.outbox.queued,
             "shards": len(self.reader.readers),
             "markets": len(self.board.series),
             "taken_out": self.processor.taken_out,  # sealed points read back leaving the window
@@ -163,6 +164,8 @@ class Alerter:
             "window_end": self.board.window_end,
             "published": self.published,
             "checkpointed": self.checkpointed,  # when the state checkpoint was last written
+            "user_rules": len(self.rules.book),
+            "user_alerts": self.rules.fired,
         }
         if created is not None:
             fields["last_record_created"] = created
@@ -188,26 +191,21 @@ class Alerter:
         """Start up (waiting out DynamoDB if it is away), then read the stream until `stop`;
         only StoreMisconfigured ends it early."""
         publisher = asyncio.create_task(self._publisher(stop), name="publisher")
-        sender = asyncio.create_task(self.notifier.run(), name="notifier")
+        follower = asyncio.create_task(self.rules.follow(stop), name="rules")
         try:
             await until_answered(self.startup, stop)
             await self.reader.run(stop)
         finally:
             stop.set()
             await publisher
-            await self.close(sender)
+            await follower
+            await self.close()
 
-    async def close(self, sender: asyncio.Task[None], grace: float = 10.0) -> None:
-        """Publish the last figures, give queued notifications a moment, then stop."""
+    async def close(self) -> None:
+        """Publish the last figures, a heartbeat and a checkpoint, then stop."""
         await self.publish()
         await self.heartbeat()
         await self.save_state()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.notifier.idle(), grace)
-        sender.cancel()
-        await asyncio.gather(sender, return_exceptions=True)
-        if self.notifier.queued:
-            log.warning("%d notification(s) left for the next start", len(self.notifier.queued))
         log.info(
             "stopped after %d record(s) and %d alert(s)",
             self.processor.handled,

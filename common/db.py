@@ -39,7 +39,7 @@ from common.items import (
 from common.models import Alert, Market, Metric, Point
 from common.outage import Outage
 from common.retry import Backoff, GaveUp, Retry, retry
-from common.schema import ALERTS, ALERTS_BY_TIME, ALERTS_OUTBOX, META, POINTS
+from common.schema import ALERTS, ALERTS_BY_TIME, META, POINTS
 from common.settings import Settings
 from common.snapshot import Snapshot, decode, encode, merge
 
@@ -353,6 +353,19 @@ class Store:
         items = response["Items"]
         return items[0] if items else None
 
+    async def point_before(self, market: Market, t: int) -> Point | None:
+        """The market's newest point before tick t: one Query of one item."""
+        async with translate(f"Query the point before {t} of {market.key}", self.outage):
+            response = await self.client.query(
+                TableName=self.points_table,
+                KeyConditionExpression="m = :m AND t < :t",
+                ExpressionAttributeValues={":m": {"S": market.key}, ":t": {"N": str(t)}},
+                ScanIndexForward=False,
+                Limit=1,
+            )
+        items = response["Items"]
+        return point_from_item(items[0]) if items else None
+
     async def latest_point(self, market: Market) -> Point | None:
         item = await self._newest(self.points_table, market)
         return point_from_item(item) if item else None
@@ -366,43 +379,16 @@ class Store:
         return point_from_item(item) if item else None
 
     # -- alerts -------------------------------------------------------------------------------
-    async def put_alert(self, alert: Alert, pending: bool) -> None:
-        """Record an alert once; raises AlreadyDone if this point already alerted."""
+    async def put_alert(self, alert: Alert) -> None:
+        """Record an alert once; raises AlreadyDone if this point already alerted (an alert
+        that is news goes with its deliveries: DeliveriesStore.record_house)."""
         async with translate(f"alert {alert.id}", self.outage):
             await self.client.put_item(
                 TableName=self.alerts_table,
-                Item=alert_item(alert, pending),
+                Item=alert_item(alert),
                 # The id is the key: a redelivered stream record must not make a second alert.
                 ConditionExpression="attribute_not_exists(m)",
             )
-
-    async def is_pending(self, alert: Alert) -> bool:
-        async with translate("GetItem alert", self.outage):
-            response = await self.client.get_item(
-                TableName=self.alerts_table,
-                Key=point_key(alert.market, alert.t),
-                ConsistentRead=True,
-            )
-        return "outbox" in response.get("Item", {})
-
-    async def mark_notified(self, alert: Alert) -> None:
-        async with translate("UpdateItem alert", self.outage):
-            await self.client.update_item(
-                TableName=self.alerts_table,
-                Key=point_key(alert.market, alert.t),
-                UpdateExpression="REMOVE outbox",
-            )
-
-    async def pending_alerts(self) -> list[Alert]:
-        request: dict[str, Any] = {
-            "TableName": self.alerts_table,
-            "IndexName": ALERTS_OUTBOX,
-            "KeyConditionExpression": "outbox = :p",
-            "ExpressionAttributeValues": {":p": {"S": "pending"}},
-        }
-        return [
-            alert_from_item(i) async for page in self._pages("Query outbox", request) for i in page
-        ]
 
     async def last_alert_time(self, market: Market) -> int | None:
         item = await self._newest(self.alerts_table, market, ProjectionExpression="t")

@@ -45,7 +45,7 @@ def point_from_item(item: Item) -> Point:
     )
 
 
-def alert_item(alert: Alert, pending: bool) -> Item:
+def alert_item(alert: Alert) -> Item:
     item = {
         "m": {"S": alert.market.key},
         "t": {"N": str(alert.t)},
@@ -55,8 +55,6 @@ def alert_item(alert: Alert, pending: bool) -> Item:
         "points": {"N": str(alert.points)},
         "g": {"S": "alert"},
     }
-    if pending:
-        item["outbox"] = {"S": "pending"}
     return item
 
 

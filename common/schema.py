@@ -1,10 +1,23 @@
 """Tables, keys and `tracker init-db`: create what is missing, enable TTL and Streams.
 
     <prefix>-points  m (S, "exchange:symbol") + t (N, tick)  p, v, x (TTL)   Stream NEW_IMAGE
-    <prefix>-alerts  m (S) + t (N)  id, price, average, ratio, points, g, outbox
+    <prefix>-alerts  m (S) + t (N)  id, price, average, ratio, points, g (the house rule's)
                      GSI by-time: g + t (every alert, newest first)
-                     GSI outbox:  outbox + t (sparse: alerts whose notification is pending)
     <prefix>-meta    k (S) + n (N)  board parts, heartbeats, shard leases and checkpoints
+
+Users' alerts (common/users_store.py, channels_store.py, rules_store.py, deliveries_store.py):
+    <prefix>-users        u (S) + k (S)  k = "user": the user; k = "quota#<hour>": deliveries
+                                         counted against TRACKER_MAX_NOTIFICATIONS (TTL)
+    <prefix>-keys         id (S)         key digest, owner, created, last used, revoked
+                          GSI by-user: u + created
+    <prefix>-channels     u (S) + id (S) kind, public fields, sealed secrets, disabled
+    <prefix>-rules        u (S) + id (S) definition and progress (state, fired, last fired)
+                          GSI changes: g + c (every rule by when it last changed; the
+                          alerter follows it; a deleted rule stays as a tombstone, TTL)
+    <prefix>-user-alerts  u (S) + s (S)  s = "<t, 12 digits>:<rule id>": newest first (TTL)
+    <prefix>-deliveries   a (S) + c (S)  one per (alert, channel): the outbox (TTL)
+                          GSI due: q + n (sparse: deliveries still to attempt, by when)
+                          GSI by-user: u + w (a user's deliveries, newest first)
 
 docs/data-model.md maps every access pattern to the one request that serves it.
 """
@@ -27,15 +40,23 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 POINTS, ALERTS, META = "points", "alerts", "meta"
+USERS, KEYS, CHANNELS, RULES = "users", "keys", "channels", "rules"
+USER_ALERTS, DELIVERIES = "user-alerts", "deliveries"
+KEYS_BY_USER, RULE_CHANGES, DELIVERIES_DUE, DELIVERIES_BY_USER = (
+    "by-user",
+    "changes",
+    "due",
+    "by-user",
+)
 TTL_ATTRIBUTE = "x"
 STREAM_VIEW: Final = "NEW_IMAGE"  # deploy/aws/tracker.yaml says the same (a test checks)
-ALERTS_BY_TIME, ALERTS_OUTBOX = "by-time", "outbox"
+ALERTS_BY_TIME = "by-time"
 
 
 @dataclass(frozen=True)
 class TableSpec:
     name: str
-    keys: tuple[tuple[str, str], tuple[str, str]]  # (hash name, type), (range name, type)
+    keys: tuple[tuple[str, str]] | tuple[tuple[str, str], tuple[str, str]]  # hash [, range]
     indexes: tuple[tuple[str, str, str], ...] = ()  # (index name, hash attribute, range attribute)
     stream: bool = False
     ttl: bool = False
@@ -47,8 +68,8 @@ class TableSpec:
             "TableName": table,
             "BillingMode": "PAY_PER_REQUEST",
             "KeySchema": [
-                {"AttributeName": self.keys[0][0], "KeyType": "HASH"},
-                {"AttributeName": self.keys[1][0], "KeyType": "RANGE"},
+                {"AttributeName": name, "KeyType": kind}
+                for (name, _), kind in zip(self.keys, ("HASH", "RANGE"), strict=False)
             ],
             "AttributeDefinitions": [
                 {"AttributeName": name, "AttributeType": kind} for name, kind in attributes.items()
@@ -76,10 +97,33 @@ TABLES = (
     TableSpec(
         ALERTS,
         (("m", "S"), ("t", "N")),
-        indexes=((ALERTS_BY_TIME, "g", "t"), (ALERTS_OUTBOX, "outbox", "t")),
-        extra_attributes={"g": "S", "outbox": "S"},
+        indexes=((ALERTS_BY_TIME, "g", "t"),),
+        extra_attributes={"g": "S"},
     ),
     TableSpec(META, (("k", "S"), ("n", "N"))),
+    TableSpec(USERS, (("u", "S"), ("k", "S")), ttl=True),
+    TableSpec(
+        KEYS,
+        (("id", "S"),),
+        indexes=((KEYS_BY_USER, "u", "created"),),
+        extra_attributes={"u": "S", "created": "N"},
+    ),
+    TableSpec(CHANNELS, (("u", "S"), ("id", "S"))),
+    TableSpec(
+        RULES,
+        (("u", "S"), ("id", "S")),
+        indexes=((RULE_CHANGES, "g", "c"),),
+        ttl=True,
+        extra_attributes={"g": "S", "c": "N"},
+    ),
+    TableSpec(USER_ALERTS, (("u", "S"), ("s", "S")), ttl=True),
+    TableSpec(
+        DELIVERIES,
+        (("a", "S"), ("c", "S")),
+        indexes=((DELIVERIES_DUE, "q", "n"), (DELIVERIES_BY_USER, "u", "w")),
+        ttl=True,
+        extra_attributes={"q": "S", "n": "N", "u": "S", "w": "N"},
+    ),
 )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import socket
 import sys
@@ -9,10 +10,18 @@ import tempfile
 from pathlib import Path
 from typing import Annotated, Self
 
-from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from common.errors import TrackerError
+from common.sealed import key_bytes
 
 KNOWN_SOURCES = ("bitfinex", "cryptowatch")
 CCXT_SOURCE = re.compile(r"^ccxt:[a-z0-9_]{2,40}$")  # any exchange ccxt knows (optional extra)
@@ -89,12 +98,47 @@ class Settings(BaseSettings):
     checkpoint_interval: float = Field(default=30.0, gt=0)
     # After a restart, refill from Bitfinex candles a gap of up to this many seconds (0: off).
     backfill_max_gap: int = Field(default=0, ge=0)
+    # Users' alerts. The key that seals channel secrets at rest (32 bytes, URL-safe base64;
+    # `tracker up` makes one under var/ at first start; on AWS it comes from the secret store).
+    secret_key: SecretStr | None = None
+    # The operator's mail server for `email` channels, an apprise mailto URL.
+    smtp_url: SecretStr | None = None
+    # Networks (CIDR) user targets may reach although not public: a receiver on the LAN.
+    allow_targets: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Seconds a delivery is retried before it is `failed`.
+    delivery_max_age: int = Field(default=3600, ge=10)
+    max_rules: int = Field(default=100, ge=0)
+    max_channels: int = Field(default=10, ge=0)
+    # Deliveries per user per hour; beyond, `suppressed`.
+    max_notifications: int = Field(default=60, ge=0)
+    # Requests per key per minute on /me.
+    rate_limit: int = Field(default=600, ge=1)
+    rule_max_window: int = Field(default=86400, ge=60)
     log_level: str = "INFO"
     # Names this process's stream leases: a restarted alerter with the same id resumes its
     # shards at once; replicas need distinct ids (the container's hostname by default).
     worker_id: str = Field(default_factory=socket.gethostname)
 
-    _split_lists = field_validator("sources", "notify_urls", "cors_origins", mode="before")(_split)
+    _split_lists = field_validator(
+        "sources", "notify_urls", "cors_origins", "allow_targets", mode="before"
+    )(_split)
+
+    @field_validator("allow_targets")
+    @classmethod
+    def _cidrs(cls, value: list[str]) -> list[str]:
+        for cidr in value:
+            try:
+                ipaddress.ip_network(cidr, strict=False)
+            except ValueError:
+                raise ValueError(f"not a CIDR network: {cidr!r}") from None
+        return value
+
+    @field_validator("secret_key")
+    @classmethod
+    def _secret_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            key_bytes(value.get_secret_value())
+        return value
 
     @field_validator("sources")
     @classmethod
@@ -145,6 +189,17 @@ class Settings(BaseSettings):
         """This fetcher's cross-market memory (staleness, outliers), beside its spool."""
         return self.spool_dir / f"{self._file_stem}.figures.json"
 
+    def sealing_key(self) -> bytes:
+        """The bytes of `TRACKER_SECRET_KEY`, or ConfigError: channels need it."""
+        if self.secret_key is None:
+            raise ConfigError(
+                "TRACKER_SECRET_KEY is not set: channel secrets are sealed under it "
+                "(`tracker up` makes one under var/; elsewhere, 32 random bytes in URL-safe "
+                "base64, e.g. from `python -c 'import secrets,base64;"
+                "print(base64.urlsafe_b64encode(secrets.token_bytes(32)).decode())'`)"
+            )
+        return key_bytes(self.secret_key.get_secret_value())
+
     @property
     def state_file(self) -> Path:
         """This alerter's state checkpoint: one per table prefix and worker."""
@@ -156,7 +211,13 @@ class ConfigError(TrackerError):
 
 
 # Values never echoed back in an error message: they may carry credentials.
-_SECRET_FIELDS = {"notify_urls", "aws_access_key_id", "aws_secret_access_key"}
+_SECRET_FIELDS = {
+    "notify_urls",
+    "aws_access_key_id",
+    "aws_secret_access_key",
+    "secret_key",
+    "smtp_url",
+}
 
 
 def variable(field: str) -> str:

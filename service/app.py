@@ -11,13 +11,26 @@ from fastapi.middleware.cors import CORSMiddleware
 from common.aws import dynamodb
 from common.db import Store
 from common.figures_store import FiguresStore
+from common.senders import session
 from common.settings import Settings
 from service import errors
+from service.accounts import Accounts
 from service.cache import CachedAnswers, FiguresCache, ResponseCache, SnapshotCache
 from service.deps import State
 from service.guard import ReadOnlyGuard
 from service.metrics import Metrics, MetricsMiddleware
-from service.routes import alerts, assets, dashboard, health, pairs, rank, symbols
+from service.routes import (
+    alerts,
+    assets,
+    dashboard,
+    health,
+    me,
+    me_channels,
+    me_rules,
+    pairs,
+    rank,
+    symbols,
+)
 
 DESCRIPTION = """
 Prices and 24h volumes of every market on Bitfinex (and Cryptowatch-format feeds), one point
@@ -35,14 +48,20 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with dynamodb(settings, timeout=settings.read_timeout) as client:
             store = Store(client, settings)
+            accounts = Accounts.of(settings, store)
             app.state.tracker = State(
                 settings,
                 store,
                 SnapshotCache(store, settings.fetch_interval),
                 ResponseCache(),
                 FiguresCache(FiguresStore(store), settings.fetch_interval),
+                accounts=accounts,
             )
-            yield
+            async with session(accounts.allowed) as accounts.http:
+                try:
+                    yield
+                finally:
+                    await accounts.keys.close()
 
     app = FastAPI(
         title="Crypto market tracker",
@@ -65,7 +84,18 @@ def create_app(settings: Settings) -> FastAPI:
         )
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)  # outermost: sees hits too
     errors.install(app)
-    for module in (symbols, rank, pairs, assets, alerts, health, dashboard):
+    for module in (
+        symbols,
+        rank,
+        pairs,
+        assets,
+        alerts,
+        me,
+        me_channels,
+        me_rules,
+        health,
+        dashboard,
+    ):
         app.include_router(module.router)
     app.mount("/static", dashboard.static_files(), name="static")
     return app

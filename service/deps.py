@@ -18,6 +18,7 @@ from service.errors import Invalid, NotReady
 from service.ranking import Rankings
 
 if TYPE_CHECKING:
+    from service.accounts import Accounts
     from service.freshness import Reading
 
 
@@ -30,6 +31,7 @@ class State:
     figures: FiguresCache
     rankings: Rankings = field(default_factory=Rankings)
     freshness: tuple[float, Reading] | None = None  # (monotonic time, reading): service.freshness
+    accounts: Accounts | None = None  # the /me routes' collaborators
 
 
 async def get_state(request: Request) -> State:

@@ -9,9 +9,12 @@ StoreError → 503 + Retry-After (common.errors): DynamoDB cannot answer and not
 from __future__ import annotations
 
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from common.errors import NotFound, StoreError, TrackerError
+from service.auth import RateLimited, Unauthorized
 
 STORE_RETRY_AFTER = 5  # seconds: outages are retried by the workers on about this scale
 
@@ -51,6 +54,28 @@ def install(app: FastAPI) -> None:
         body = {"detail": f"storage unavailable, and nothing held to answer from: {exc}"}
         return JSONResponse(body, status_code=503, headers=headers)
 
+    async def unauthorized(_: Request, exc: Exception) -> JSONResponse:
+        headers = {"WWW-Authenticate": 'Bearer realm="tracker"'}
+        return JSONResponse({"detail": str(exc)}, status_code=401, headers=headers)
+
+    async def rate_limited(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RateLimited)
+        headers = {"Retry-After": str(exc.retry_after)}
+        return JSONResponse({"detail": str(exc)}, status_code=429, headers=headers)
+
+    async def validation(_: Request, exc: Exception) -> JSONResponse:
+        """FastAPI's 422, without the `input` and `ctx` it would echo: a body may carry a
+        token or a webhook URL, and an error answer must not show it back (or to a log)."""
+        assert isinstance(exc, RequestValidationError)
+        detail = [
+            {k: v for k, v in error.items() if k not in ("input", "ctx", "url")}
+            for error in exc.errors()
+        ]
+        return JSONResponse({"detail": jsonable_encoder(detail)}, status_code=422)
+
+    app.add_exception_handler(RequestValidationError, validation)
+    app.add_exception_handler(Unauthorized, unauthorized)
+    app.add_exception_handler(RateLimited, rate_limited)
     app.add_exception_handler(Invalid, invalid)
     app.add_exception_handler(NotFound, not_found)
     app.add_exception_handler(NotReady, not_ready)

@@ -1,17 +1,27 @@
-"""The public API's outer guard: read-only, with bounded request lines.
+"""The API's outer guard: public data read-only, request lines and bodies bounded.
 
-Every route is a GET (HEAD answered alike); anything else is refused before routing, and a path
-or query string longer than any real request is refused before it is parsed. Bodies are never
-read. CORS is off unless `TRACKER_CORS_ORIGINS` names origins (then GET only, from those).
+Every public route is a GET (HEAD answered alike); anything else is refused before routing,
+except under `/me` (a user's own channels and rules, behind their key). A path or query string
+longer than any real request is refused before it is parsed; a body longer than MAX_BODY is
+refused as it arrives (by its Content-Length, or once that many bytes came). CORS is off
+unless `TRACKER_CORS_ORIGINS` names origins (then GET only, from those).
 """
 
 from __future__ import annotations
 
 import json
 
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+
+class TooLarge(Exception):
+    """The body grew past MAX_BODY while it was read."""
+
 
 READ_METHODS = frozenset({"GET", "HEAD"})
+WRITE_METHODS = frozenset({"POST", "PATCH", "DELETE"})
+PRIVATE = "/me"
+MAX_BODY = 16_384  # bytes: a rule or channel is a few hundred
 MAX_PATH = 512  # bytes: the longest real path is /symbols/{symbol}/history
 MAX_QUERY = 16_384  # bytes: room for `symbols=` with the largest allowed subset
 
@@ -26,12 +36,41 @@ class ReadOnlyGuard:
             if refusal is not None:
                 await answer(send, *refusal)
                 return
+            if scope["method"] in WRITE_METHODS:
+                await self.bounded(scope, receive, send)
+                return
         await self.app(scope, receive, send)
+
+    async def bounded(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Pass the request on with its body cut off at MAX_BODY (413 past it)."""
+        headers = dict(scope.get("headers") or [])
+        length = headers.get(b"content-length")
+        if length is not None and (not length.isdigit() or int(length) > MAX_BODY):
+            await answer(send, 413, f"request body over {MAX_BODY} bytes", [])
+            return
+        seen = 0
+
+        async def limited() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > MAX_BODY:
+                    raise TooLarge
+            return message
+
+        try:
+            await self.app(scope, limited, send)
+        except TooLarge:
+            await answer(send, 413, f"request body over {MAX_BODY} bytes", [])
 
     @staticmethod
     def refusal(scope: Scope) -> tuple[int, str, list[tuple[bytes, bytes]]] | None:
-        if scope["method"] not in READ_METHODS:
-            allow = [(b"allow", b"GET, HEAD")]
+        private = scope["path"] == PRIVATE or scope["path"].startswith(PRIVATE + "/")
+        if scope["method"] not in READ_METHODS and not (
+            private and scope["method"] in WRITE_METHODS
+        ):
+            allow = [(b"allow", b"GET, HEAD, POST, PATCH, DELETE" if private else b"GET, HEAD")]
             return 405, f"method {scope['method']} not allowed: this API is read-only", allow
         path = scope.get("raw_path") or scope["path"].encode()
         if len(path) > MAX_PATH:

@@ -156,6 +156,24 @@ async def webhook_receiver() -> AsyncIterator[tuple[list[dict[str, Any]], str]]:
         yield received, url
 
 
+@asynccontextmanager
+async def running_deliverer(settings: Settings) -> AsyncIterator[Any]:
+    """The delivery worker in-process on `settings`' tables, stopped afterwards."""
+    import asyncio
+
+    from notifier.worker import Deliverer
+
+    stop = asyncio.Event()
+    async with dynamodb(settings) as client:
+        deliverer = Deliverer(settings, Store(client, settings))
+        task = asyncio.create_task(deliverer.main(stop))
+        try:
+            yield deliverer
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, 30)
+
+
 async def wait_for(condition: Any, timeout: float, what: str = "condition") -> None:
     """Poll `condition` (sync or async) until true; fail with `what` after `timeout` seconds."""
     import asyncio

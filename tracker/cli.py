@@ -74,6 +74,12 @@ def _alert(args: argparse.Namespace) -> int:
     return command(args)
 
 
+def _deliver(args: argparse.Namespace) -> int:
+    from notifier.__main__ import command
+
+    return command(args)
+
+
 def _healthcheck(args: argparse.Namespace) -> int:
     from tracker.healthcheck import check
 
@@ -119,6 +125,10 @@ def _parser() -> argparse.ArgumentParser:
         "--workers", type=int, default=1, help="processes answering on the one port (default 1)"
     )
     command("alert", _alert, "run the alerter (stream consumer)")
+    command("deliver", _deliver, "run the delivery worker (users' and house alerts' outbox)")
+    from tracker.accounts import add_commands
+
+    add_commands(sub)
     up = command("up", _up, "embedded run: DynamoDB Local, tables, fetcher, service, alerter")
     up.add_argument("--demo", action="store_true", help="also run the demo exchange and use it")
     up.add_argument("--port", type=int, default=8000, help="DynamoDB Local port")
@@ -137,7 +147,7 @@ def _parser() -> argparse.ArgumentParser:
     health = command(
         "healthcheck", _healthcheck, "exit 0 if this container's process is alive (Docker)"
     )
-    health.add_argument("role", choices=["service", "fetcher", "alerter"])
+    health.add_argument("role", choices=["service", "fetcher", "alerter", "notifier"])
     return parser
 
 

@@ -1,4 +1,4 @@
-"""`tracker healthcheck service|fetcher|alerter`: a container's liveness, exit 0 or 1 with one line.
+"""`tracker healthcheck service|fetcher|alerter|notifier`: a container's liveness, exit 0 or 1.
 
 The service proves it by answering `/healthz`; the workers by the liveness file they touch on
 every turn of their loop (common.lifecycle), which keeps being touched while DynamoDB or the
@@ -18,7 +18,7 @@ ALERTER_LIMIT = 60.0
 
 
 def limit(role: str, settings: Settings) -> float:
-    return ALERTER_LIMIT if role == "alerter" else 2 * settings.fetch_interval + 30
+    return ALERTER_LIMIT if role in ("alerter", "notifier") else 2 * settings.fetch_interval + 30
 
 
 def check(role: str, settings: Settings) -> int:

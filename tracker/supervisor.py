@@ -1,6 +1,6 @@
-"""`tracker up`: the embedded run. DynamoDB Local, tables, fetcher, service and alerter as
-supervised children with prefixed logs; a crashed child restarts with backoff; Ctrl-C stops
-everything in order and exits 0."""
+"""`tracker up`: the embedded run. DynamoDB Local, tables, fetcher, service, alerter and the
+delivery worker as supervised children with prefixed logs; a crashed child restarts with
+backoff; Ctrl-C stops everything in order and exits 0."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from pathlib import Path
 from common.lifecycle import sleep_unless, stop_on_signals
 from common.log import setup_logging
 from common.retry import Backoff
+from common.sealed import new_secret_key
 from common.settings import Settings, load_or_exit
 from tracker import dynamodb_local
 
@@ -42,6 +43,22 @@ DATA = Path("var/dynamodb")  # kept between runs; `make clean` removes it
 # var/ too, not in the temp directory, where a reboot loses them and another checkout's run
 # would resume them into its own tables.
 SPOOL, STATE = Path("var/spool"), Path("var/state")
+# The key channel secrets are sealed under: made at the first start, kept beside the data
+# (without it the sealed secrets in var/dynamodb cannot be opened).
+SECRET_KEY = Path("var/secret.key")
+
+
+def secret_key(path: Path = SECRET_KEY) -> str:
+    """The embedded run's TRACKER_SECRET_KEY: read from `path`, made there (0600) at first."""
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = new_secret_key()
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w") as out:
+        out.write(key + "\n")
+    log.info("made %s: the key channel secrets are sealed with (keep it with var/)", path)
+    return key
 
 
 @dataclass
@@ -98,9 +115,11 @@ def _environment(demo: int | None, dynamodb_port: int) -> dict[str, str]:
         "TRACKER_SPOOL_DIR": str(SPOOL.resolve()),
         "TRACKER_STATE_DIR": str(STATE.resolve()),
     }
+    if not env.get("TRACKER_SECRET_KEY"):
+        env["TRACKER_SECRET_KEY"] = secret_key()
     if demo is not None:
         demo_url = f"http://127.0.0.1:{demo}"
-        defaults |= DEMO_DEFAULTS
+        defaults |= DEMO_DEFAULTS | {"TRACKER_ALLOW_TARGETS": "127.0.0.1/32"}
         env |= {
             "TRACKER_SOURCES": "bitfinex,cryptowatch",
             "TRACKER_BITFINEX_URL": demo_url,
@@ -150,7 +169,12 @@ async def run(demo: int | None, dynamodb_port: int, settings: Settings, data: Pa
         return 1
     services = [
         Child(name, _tracker(command), env)
-        for name, command in (("service", "serve"), ("alerter", "alert"), ("fetcher", "fetch"))
+        for name, command in (
+            ("service", "serve"),
+            ("alerter", "alert"),
+            ("notifier", "deliver"),
+            ("fetcher", "fetch"),
+        )
     ]
     for child in services:
         await child.start()
@@ -202,7 +226,7 @@ async def run(demo: int | None, dynamodb_port: int, settings: Settings, data: Pa
                     break
                 await child.start()
         await sleep_unless(stop, 0.5)
-    log.info("stopping: fetcher, alerter, service, then the rest")
+    log.info("stopping: fetcher, notifier, alerter, service, then the rest")
     for child in reversed(children):
         await child.stop()
     log.info("stopped")

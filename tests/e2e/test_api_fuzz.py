@@ -36,7 +36,7 @@ async def _seed(config: Any) -> None:
             [Point(m, now - 60 * i, 100.0 + i % 7, 5.0) for m in markets for i in range(30)]
             + [Point(Market("kraken", "btcusd"), now, 1.0, None)]
         )
-        await store.put_alert(Alert(markets[0], now - 600, 350.0, 100.0, 30), pending=False)
+        await store.put_alert(Alert(markets[0], now - 600, 350.0, 100.0, 30))
         # The tick's cross-market figures, as the fetcher publishes them: /pairs and /assets
         # answer from real figures, not a 503.
         quotes = [Quote(m, 100.0, 5.0, split_bitfinex(m.symbol)) for m in markets] + [

@@ -55,7 +55,7 @@ async def _seed(config: Settings) -> None:
         store = Store(client, config)
         await store.put_points(points)
         btc = Market("bitfinex", "btcusd")
-        await store.put_alert(Alert(btc, now - 600, 140_000.0, 40_000.0, 60), pending=False)
+        await store.put_alert(Alert(btc, now - 600, 140_000.0, 40_000.0, 60))
         # The pair across markets: its points (exchange `all`) and the tick's figures.
         level, amp = MARKETS["btcusd"]
         await store.put_points(

@@ -12,7 +12,7 @@ from common.db import Store
 from common.models import Market, Point
 from common.schema import init_db
 from common.ticks import tick_floor
-from tests.conftest import make_settings, wait_for, webhook_receiver
+from tests.conftest import make_settings, running_deliverer, wait_for, webhook_receiver
 from tests.integration.test_alerter import running_alerter, steady
 
 BTC = Market("bitfinex", "btcusd")
@@ -54,6 +54,8 @@ async def test_lambda_handler_alerts_once_reading_the_window_from_the_table(
             event = {"Records": [lambda_record(spike, 1)]}
             for _ in range(2):
                 assert await handle_event(event, settings) == {"batchItemFailures": []}
+            async with running_deliverer(settings):
+                await wait_for(lambda: len(posts) >= 1, 20, "the notification sent")
             alerts = await store.list_alerts()
     assert [a.id for a in alerts] == [f"bitfinex:btcusd:{now}"] and alerts[0].points == 60
     assert len(posts) == 1

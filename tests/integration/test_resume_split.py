@@ -9,7 +9,7 @@ import asyncio
 import math
 from typing import Any, cast
 
-from alerter.notify import Notifier
+from alerter.notify import HouseOutbox
 from alerter.processor import Processor
 from alerter.stream import StreamReader
 from common import aws
@@ -106,7 +106,7 @@ async def test_a_checkpoint_in_the_parent_replays_the_parent_then_the_child(
         store = Store(client, settings)
         board = Board(settings.rank_window)
         board.load(points[:10])  # the state the checkpoint holds
-        processor = Processor(settings, store, Notifier(store, []), board)
+        processor = Processor(settings, store, HouseOutbox(store, settings), board)
         restored = {p.market for p in points[:10]}
         processor.restore(dict.fromkeys(restored), dict.fromkeys(restored, 0.0))
         stream = SplitStream(parent, child)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).parents[2]
-SERVICES = ("fetcher", "service", "alerter")
+SERVICES = ("fetcher", "service", "alerter", "notifier")
 
 
 def imported(package: str) -> set[str]:

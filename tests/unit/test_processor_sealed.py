@@ -39,7 +39,8 @@ class Table:
     async def last_alert_time(self, market: Market) -> int | None:
         return None
 
-    async def put_alert(self, alert: Alert, pending: bool) -> None:
+    async def record(self, alert: Alert, fresh: bool) -> None:
+        """The house outbox's part: the alert recorded (no deliveries here)."""
         self.alerts.append(alert)
 
 
@@ -51,7 +52,7 @@ async def scenario() -> None:
     table = Table()
     settings = Settings(rank_window=WINDOW, alert_window=ALERT, fetch_interval=STEP)
     board = Board.holding_alert_window(WINDOW, ALERT, STEP)
-    processor = Processor(settings, cast(Any, table), cast(Any, None), board)
+    processor = Processor(settings, cast(Any, table), cast(Any, table), board)
     ticks = [STEP * i for i in range(1, 121)]  # two hours: the first has left the window
     for t in ticks:
         table.rows[t] = Point(MARKET, t, 100.0 + (t % 7), 5.0)

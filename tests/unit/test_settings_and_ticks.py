@@ -10,8 +10,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from alerter.notify import Notifier, public_name
 from common.log import redact
+from common.senders import apprise_label, check_house_urls
 from common.settings import ConfigError, Settings, describe, load_settings
 from common.ticks import iso, next_tick, parse_time, tick_floor
 from tracker.cli import main as tracker
@@ -105,15 +105,14 @@ def test_redact_hides_credentials_in_urls() -> None:
     ],
 )
 def test_notification_channels_are_named_without_their_secrets(url: str, secret: str) -> None:
-    channel = apprise.Apprise()
-    assert channel.add(url)
-    name = public_name(channel)
+    assert apprise.Apprise().add(url)
+    name = apprise_label(url)
     assert secret not in name and name.startswith(url.split("://")[0])
 
 
 def test_an_unknown_notification_url_is_refused_without_echoing_it() -> None:
     with pytest.raises(ValueError, match=r"nosuch://…") as refused:
-        Notifier(None, ["nosuch://token-abc@x"])  # type: ignore[arg-type]
+        check_house_urls(["nosuch://token-abc@x"])
     assert "token-abc" not in str(refused.value)
 
 

@@ -1,0 +1,283 @@
+"""Users' rules in the alerter: the rule book (indexed by market, and by level for crossings),
+the history a condition needs, and the judging of each point beside the house rule.
+
+A point's cost grows with the rules it can fire, not with all the rules held: only the rules
+of its (market, metric) are looked at, and of those the crossings only where the level lies
+between the previous value and the new one (two bisections). Windows are read from the board
+while they lie within the values it holds (the alert window), else from the table, once per
+(market, window) and batch of records; nothing per window is kept, so memory per market does
+not depend on the rules' windows.
+
+The book follows the `rules` table's change index (one Query a second): a rule created,
+changed, paused or deleted takes effect within about a second.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from bisect import bisect_left, bisect_right
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+
+from common.conditions import CrossesAbove, CrossesBelow, Progress, advance, window_of
+from common.db import Store
+from common.deliveries_store import DeliveriesStore, UserAlert
+from common.errors import AlreadyDone, StoreError
+from common.lifecycle import sleep_unless
+from common.messages import rule_payload
+from common.models import METRICS, Market, Metric, Point
+from common.rules import Rule, condition_dict
+from common.rules_store import RulesStore
+from common.window import Board
+
+log = logging.getLogger(__name__)
+FOLLOW_EVERY = 1.0  # seconds between two looks at the rules' change index
+OVERLAP_MS = 30_000  # changes are asked for again this far back (clocks, index lag)
+
+
+@dataclass
+class Levels:
+    """Crossing rules of one direction, sorted by level."""
+
+    levels: list[float] = field(default_factory=list)
+    ids: list[str] = field(default_factory=list)
+
+    def add(self, level: float, rule_id: str) -> None:
+        i = bisect_right(self.levels, level)
+        self.levels.insert(i, level)
+        self.ids.insert(i, rule_id)
+
+    def remove(self, level: float, rule_id: str) -> None:
+        i = bisect_left(self.levels, level)
+        while self.ids[i] != rule_id:
+            i += 1
+        del self.levels[i], self.ids[i]
+
+    def within(self, lo: int, hi: int) -> list[str]:
+        return self.ids[lo:hi]
+
+
+@dataclass
+class MarketRules:
+    above: Levels = field(default_factory=Levels)
+    below: Levels = field(default_factory=Levels)
+    windowed: dict[str, None] = field(default_factory=dict)  # insertion-ordered set of ids
+
+    def __len__(self) -> int:
+        return len(self.above.ids) + len(self.below.ids) + len(self.windowed)
+
+    def candidates(self, prev: float | None, v: float) -> list[str]:
+        """The rules this value can fire: crossings of a level in (prev, v] upward or
+        [v, prev) downward, and every windowed rule. No previous value: no crossing."""
+        found = list(self.windowed)
+        if prev is not None:
+            up = self.above.levels
+            found += self.above.within(bisect_right(up, prev), bisect_right(up, v))
+            down = self.below.levels
+            found += self.below.within(bisect_left(down, v), bisect_left(down, prev))
+        return found
+
+
+class RuleBook:
+    """Every live rule, by id and by (market, metric); `version`: the newest change seen."""
+
+    def __init__(self) -> None:
+        self.rules: dict[str, Rule] = {}
+        self.index: dict[tuple[Market, Metric], MarketRules] = {}
+        self.version = -1
+
+    def __len__(self) -> int:
+        return len(self.rules)
+
+    def _unindex(self, rule: Rule) -> None:
+        key = (rule.market, rule.metric)
+        entry = self.index[key]
+        if isinstance(rule.condition, CrossesAbove):
+            entry.above.remove(rule.condition.level, rule.id)
+        elif isinstance(rule.condition, CrossesBelow):
+            entry.below.remove(rule.condition.level, rule.id)
+        else:
+            entry.windowed.pop(rule.id, None)
+        if not entry:
+            del self.index[key]
+
+    def _index(self, rule: Rule) -> None:
+        entry = self.index.setdefault((rule.market, rule.metric), MarketRules())
+        if isinstance(rule.condition, CrossesAbove):
+            entry.above.add(rule.condition.level, rule.id)
+        elif isinstance(rule.condition, CrossesBelow):
+            entry.below.add(rule.condition.level, rule.id)
+        else:
+            entry.windowed[rule.id] = None
+
+    def apply(self, rule: Rule) -> bool:
+        """Take a rule as the table has it now; False when it is not newer than held."""
+        self.version = max(self.version, rule.changed)
+        held = self.rules.get(rule.id)
+        if held is not None and held.changed >= rule.changed:
+            return False
+        if held is not None:
+            self._unindex(held)
+            del self.rules[rule.id]
+        if rule.deleted:
+            return held is not None
+        if held is not None and held.progress.judged is not None and rule.progress == held.progress:
+            rule = replace(rule, progress=replace(rule.progress, judged=held.progress.judged))
+        self.rules[rule.id] = rule
+        self._index(rule)
+        return True
+
+    def advance(self, rule_id: str, progress: Progress) -> None:
+        rule = self.rules.get(rule_id)
+        if rule is not None:
+            self.rules[rule_id] = rule.with_progress(progress)
+
+    def of(self, market: Market, metric: Metric, prev: float | None, v: float) -> list[Rule]:
+        entry = self.index.get((market, metric))
+        if entry is None:
+            return []
+        return [self.rules[i] for i in entry.candidates(prev, v)]
+
+
+class History:
+    """What the conditions of one batch of records ask about the past, each read once."""
+
+    def __init__(self, store: Store, board: Board | None) -> None:
+        self.store = store
+        self.board = board
+        self.reads: dict[tuple[Market, int, int], list[Point]] = {}
+        self.before: dict[tuple[Market, int], Point | None] = {}
+        self.table_reads = 0
+
+    def clear(self) -> None:
+        self.reads.clear()
+        self.before.clear()
+
+    async def prev(self, market: Market, metric: Metric, t: int) -> float | None:
+        if self.board is not None:
+            series = self.board.series.get(market)
+            if series is not None:
+                held = series[metric].between(0, t)
+                if held:
+                    return held[-1]
+        if (market, t) not in self.before:
+            self.table_reads += 1
+            self.before[(market, t)] = await self.store.point_before(market, t)
+        point = self.before[(market, t)]
+        return None if point is None else point.value(metric)
+
+    async def window(self, market: Market, metric: Metric, lo: int, t: int) -> list[float]:
+        """The market's values with lo ≤ time < t, oldest first."""
+        board = self.board
+        if board is not None and lo > board.seal_line() and t <= board.window_end + 1:
+            series = board.series.get(market)
+            return series[metric].between(lo, t) if series is not None else []
+        key = (market, lo, t)
+        if key not in self.reads:
+            self.table_reads += 1
+            self.reads[key] = await self.store.query_points(market, lo - 1, t - 1)
+        values = (p.value(metric) for p in self.reads[key])
+        return [v for v in values if v is not None]
+
+
+class RuleJudge:
+    """Judges each new point against the users' rules of its market; fires through one
+    transaction per alert (alert, progress, deliveries) conditional on the alert's id."""
+
+    def __init__(self, store: Store, board: Board | None) -> None:
+        self.store = store
+        self.rules = RulesStore(store)
+        self.deliveries = DeliveriesStore(store)
+        self.book = RuleBook()
+        self.history = History(store, board)
+        self.fired = 0
+        self.judged = 0
+        self.loaded = False
+
+    async def load(self) -> None:
+        started = time.monotonic()
+        for rule in await self.rules.changes(None):
+            self.book.apply(rule)
+        self.loaded = True
+        log.info("%d user rule(s) loaded in %.1f s", len(self.book), time.monotonic() - started)
+
+    async def follow(self, stop: asyncio.Event) -> None:
+        """Apply rule changes as the API writes them, until stopped."""
+        while not await sleep_unless(stop, FOLLOW_EVERY):
+            try:
+                if not self.loaded:
+                    await self.load()
+                    continue
+                since = self.book.version - OVERLAP_MS
+                changed = [r for r in await self.rules.changes(since) if self.book.apply(r)]
+            except StoreError as exc:
+                log.warning("cannot read rule changes (%s); trying again", exc)
+                continue
+            if changed:
+                log.info(
+                    "%d user rule change(s) applied; %d rule(s) held", len(changed), len(self.book)
+                )
+
+    async def judge_all(self, points: Iterable[Point]) -> None:
+        self.history.clear()
+        for point in points:
+            await self.judge(point)
+
+    async def judge(self, point: Point) -> None:
+        for metric in METRICS:
+            v = point.value(metric)
+            if v is None or (point.market, metric) not in self.book.index:
+                continue
+            prev = await self.history.prev(point.market, metric, point.t)
+            for rule in self.book.of(point.market, metric, prev, v):
+                if not rule.paused:
+                    await self._judge(rule, point, metric, prev, v)
+
+    async def _judge(
+        self, rule: Rule, point: Point, metric: Metric, prev: float | None, v: float
+    ) -> None:
+        condition = rule.condition
+        window = window_of(condition)
+        values: list[float] = []
+        if window is not None:
+            values = await self.history.window(point.market, metric, point.t - window, point.t)
+        after, fired, judgement = advance(
+            condition, rule.terms, rule.progress, point.t, v, prev, values
+        )
+        self.judged += 1
+        if not fired:
+            if after.state != rule.progress.state:  # rearmed: remembered across restarts
+                await self.rules.save_progress(rule, after)
+            self.book.advance(rule.id, after)
+            return
+        alert = UserAlert(
+            rule.id,
+            rule.user,
+            point.market.exchange,
+            point.market.symbol,
+            metric,
+            point.t,
+            v,
+            judgement.reference,
+            condition_dict(condition),
+            rule.name,
+        )
+        payload = rule_payload(alert.public(), rule.id, rule.name)
+        try:
+            await self.deliveries.record(alert, rule, after, list(rule.channels), payload)
+        except AlreadyDone:
+            log.info("user alert %s already recorded (record delivered again)", alert.id)
+        else:
+            self.fired += 1
+            log.info(
+                "user alert %s (%s): %s %s = %.10g, reference %s",
+                alert.id,
+                rule.user,
+                point.market.key,
+                metric,
+                v,
+                judgement.reference,
+            )
+        self.book.advance(rule.id, after)

@@ -1,0 +1,179 @@
+"""The four conditions of a user's rule and its repeat logic (CONTRACT), pure and exact.
+
+Each condition is judged at a new point (t, v) from what that point's market knows: `prev`, the
+newest point before t; `base`, the oldest point with t − window ≤ time < t; `window`, the values
+with t − window ≤ time < t. A judgement is True, False or None (no verdict: no previous point,
+no baseline, too few points). Comparisons are decided on the decimals the numbers were written
+as (`Fraction(repr(x))`), like the house rule: a rise from 100 to 105 is 5 %, not 4.999….
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from fractions import Fraction
+from typing import Literal
+
+Direction = Literal["up", "down", "any"]
+Side = Literal["above", "below"]
+Repeat = Literal["once", "rearm"]
+State = Literal["armed", "fired", "done"]
+
+
+@dataclass(frozen=True, slots=True)
+class CrossesAbove:
+    level: float
+    kind: Literal["crosses_above"] = "crosses_above"
+
+
+@dataclass(frozen=True, slots=True)
+class CrossesBelow:
+    level: float
+    kind: Literal["crosses_below"] = "crosses_below"
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    percent: float
+    window: int
+    direction: Direction = "any"
+    kind: Literal["change"] = "change"
+
+
+@dataclass(frozen=True, slots=True)
+class AverageMultiple:
+    multiple: float
+    window: int
+    min_points: int = 1
+    direction: Side = "above"
+    kind: Literal["average_multiple"] = "average_multiple"
+
+
+Condition = CrossesAbove | CrossesBelow | Change | AverageMultiple
+
+
+def exact(x: float) -> Fraction:
+    return Fraction(repr(x))
+
+
+def window_of(condition: Condition) -> int | None:
+    """The seconds behind t the condition looks at (None: only the previous point)."""
+    return None if isinstance(condition, CrossesAbove | CrossesBelow) else condition.window
+
+
+@dataclass(frozen=True, slots=True)
+class Judgement:
+    holds: bool | None  # None: no verdict
+    reference: float | None  # the level, the baseline b, or mean(W)
+
+
+def crosses_above(level: float, prev: float | None, v: float) -> bool | None:
+    """prev < level ≤ v (floats order as the decimals they were written as)."""
+    return None if prev is None else prev < level <= v
+
+
+def crosses_below(level: float, prev: float | None, v: float) -> bool | None:
+    return None if prev is None else prev > level >= v
+
+
+def changed(percent: float, direction: Direction, base: float | None, v: float) -> bool | None:
+    """(v − b)/b ≥ percent/100 (up), ≤ −percent/100 (down), either (any); b ≤ 0: no verdict."""
+    if base is None or base <= 0:
+        return None
+    rise = (exact(v) - exact(base)) * 100  # compared with percent · b, b > 0
+    bound = exact(percent) * exact(base)
+    up, down = rise >= bound, rise <= -bound
+    return up if direction == "up" else down if direction == "down" else up or down
+
+
+def average_multiple(
+    multiple: float, min_points: int, side: Side, window: Sequence[float], v: float
+) -> bool | None:
+    """len(W) ≥ min_points and v ≥ multiple × mean(W) (above) or ≤ (below): v·n vs multiple·ΣW."""
+    n = len(window)
+    if n < max(1, min_points):
+        return None
+    lhs, rhs = v * n, multiple * math.fsum(window)
+    if abs(lhs - rhs) <= 1e-9 * max(abs(lhs), abs(rhs)):  # near a tie: decide exactly
+        left, right = exact(v) * n, exact(multiple) * sum(map(exact, window))
+        return left >= right if side == "above" else left <= right
+    return lhs >= rhs if side == "above" else lhs <= rhs
+
+
+def judge(
+    condition: Condition, v: float, prev: float | None, base: float | None, window: Sequence[float]
+) -> Judgement:
+    if isinstance(condition, CrossesAbove):
+        return Judgement(crosses_above(condition.level, prev, v), condition.level)
+    if isinstance(condition, CrossesBelow):
+        return Judgement(crosses_below(condition.level, prev, v), condition.level)
+    if isinstance(condition, Change):
+        return Judgement(changed(condition.percent, condition.direction, base, v), base)
+    mean = math.fsum(window) / len(window) if window else None
+    return Judgement(
+        average_multiple(condition.multiple, condition.min_points, condition.direction, window, v),
+        mean,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """What a rule remembers between points: the alerter keeps it and writes it on change."""
+
+    state: State = "armed"
+    fired: int = 0
+    last_fired: int | None = None
+    judged: int | None = None  # the newest point judged: each point once
+
+
+@dataclass(frozen=True, slots=True)
+class Terms:
+    """The parts of a rule that decide when a condition that holds becomes an alert."""
+
+    repeat: Repeat
+    cooldown: int
+    created: int
+    expires: int | None = None
+
+
+def step(terms: Terms, progress: Progress, t: int, holds: bool | None) -> tuple[Progress, bool]:
+    """The rule's progress after its point at t, and whether it fires there.
+
+    Points before the rule's creation, or judged already, change nothing. Past `expires`
+    nothing fires. `once`: the first point where the condition holds fires, then `done`.
+    `rearm`: fires where it holds, then waits for a point where it does not (no verdict is
+    not such a point) and for `cooldown` seconds after its last firing."""
+    if t < terms.created or (progress.judged is not None and t <= progress.judged):
+        return progress, False
+    judged = replace(progress, judged=t)
+    if progress.state == "done" or holds is None:
+        return judged, False
+    if terms.expires is not None and t > terms.expires:
+        return judged, False
+    if not holds:
+        return (replace(judged, state="armed") if judged.state == "fired" else judged), False
+    cooling = progress.last_fired is not None and t - progress.last_fired < terms.cooldown
+    if progress.state != "armed" or (terms.repeat == "rearm" and cooling):
+        return judged, False
+    state: State = "done" if terms.repeat == "once" else "fired"
+    return replace(judged, state=state, fired=progress.fired + 1, last_fired=t), True
+
+
+def advance(
+    condition: Condition,
+    terms: Terms,
+    progress: Progress,
+    t: int,
+    v: float,
+    prev: float | None,
+    window: Sequence[float],
+) -> tuple[Progress, bool, Judgement]:
+    """A rule's step at a point it is shown. A crossing rule is shown only the points that
+    cross its level (the alerter's index); two crossings the same way always have a point
+    between them where the condition did not hold, so a fired crossing rule is armed again."""
+    if isinstance(condition, CrossesAbove | CrossesBelow) and progress.state == "fired":
+        progress = replace(progress, state="armed")
+    judgement = judge(condition, v, prev, window[0] if window else None, window)
+    after, fired = step(terms, progress, t, judgement.holds)
+    return after, fired, judgement

@@ -1,0 +1,212 @@
+"""Users' rules (table `rules`, `u` + `id`) and their changes (index `changes`: g + c).
+
+Every write the API makes sets `c`, the change time in milliseconds, so the alerter learns of
+each change with one small Query of the index a second; a deleted rule stays as a tombstone
+(`del`, expiring by TTL) so that its deletion is a change like any other. The alerter writes
+only the rule's progress, never `c`.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import uuid
+from dataclasses import replace
+from typing import Any
+
+from common.attrs import dump, load, value
+from common.conditions import Progress, Terms
+from common.db import Store, translate
+from common.errors import AlreadyDone, NotFound
+from common.models import Market
+from common.rules import Rule, condition_dict, condition_from_dict
+from common.schema import RULE_CHANGES, RULES
+
+TOMBSTONE_TTL = 7 * 86400
+GROUP = "rule"
+
+
+def new_rule_id() -> str:
+    return "rl_" + uuid.uuid4().hex[:16]
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def rule_item(rule: Rule) -> dict[str, Any]:
+    p = rule.progress
+    return dump(
+        {
+            "u": rule.user,
+            "id": rule.id,
+            "name": rule.name,
+            "m": rule.market.key,
+            "metric": rule.metric,
+            "cond": condition_dict(rule.condition),
+            "repeat": rule.terms.repeat,
+            "cooldown": rule.terms.cooldown,
+            "expires": rule.terms.expires,
+            "ch": list(rule.channels),
+            "paused": rule.paused,
+            "created": rule.created,
+            "g": GROUP,
+            "c": rule.changed,
+            "state": p.state,
+            "fired": p.fired,
+            "lf": p.last_fired,
+            "j": p.judged,
+        }
+    )
+
+
+def rule_of(item: dict[str, Any]) -> Rule:
+    v = load(item)
+    return Rule(
+        id=v["id"],
+        user=v["u"],
+        name=v["name"],
+        market=Market.from_key(v["m"]),
+        metric=v["metric"],
+        condition=condition_from_dict(v["cond"]),
+        terms=Terms(v["repeat"], int(v["cooldown"]), math.ceil(v["created"]), v.get("expires")),
+        channels=tuple(v.get("ch", [])),
+        created=float(v["created"]),
+        paused=bool(v.get("paused", False)),
+        changed=int(v["c"]),
+        deleted=bool(v.get("del", False)),
+        progress=Progress(v.get("state", "armed"), int(v.get("fired", 0)), v.get("lf"), v.get("j")),
+    )
+
+
+def progress_update(table: str, rule: Rule, progress: Progress) -> dict[str, Any]:
+    """The UpdateItem of a rule's progress (alone, or in the transaction that fires it)."""
+    names = {"#s": "state"}
+    values: dict[str, Any] = {":s": value(progress.state), ":f": value(progress.fired)}
+    sets = ["#s = :s", "fired = :f"]
+    if progress.last_fired is not None:
+        sets.append("lf = :lf")
+        values[":lf"] = value(progress.last_fired)
+    if progress.judged is not None:
+        sets.append("j = :j")
+        values[":j"] = value(progress.judged)
+    return {
+        "TableName": table,
+        "Key": dump({"u": rule.user, "id": rule.id}),
+        "UpdateExpression": "SET " + ", ".join(sets),
+        "ConditionExpression": "attribute_exists(id)",
+        "ExpressionAttributeNames": names,
+        "ExpressionAttributeValues": values,
+    }
+
+
+class RulesStore:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.client = store.client
+        self.table = store.settings.table(RULES)
+
+    async def put(self, rule: Rule) -> Rule:
+        rule = replace(rule, changed=now_ms())
+        async with translate("PutItem rule", self.store.outage):
+            await self.client.put_item(
+                TableName=self.table,
+                Item=rule_item(rule),
+                ConditionExpression="attribute_not_exists(id)",
+            )
+        return rule
+
+    async def get(self, user: str, rule_id: str) -> Rule:
+        """The user's rule, or NotFound (another user's id answers the same as none)."""
+        async with translate("GetItem rule", self.store.outage):
+            response = await self.client.get_item(
+                TableName=self.table, Key=dump({"u": user, "id": rule_id}), ConsistentRead=True
+            )
+        item = response.get("Item")
+        if item is None:
+            raise NotFound(f"no rule {rule_id}")
+        rule = rule_of(item)
+        if rule.deleted:
+            raise NotFound(f"no rule {rule_id}")
+        return rule
+
+    async def of_user(self, user: str) -> list[Rule]:
+        request: dict[str, Any] = {
+            "TableName": self.table,
+            "KeyConditionExpression": "u = :u",
+            "ExpressionAttributeValues": {":u": value(user)},
+            "ConsistentRead": True,
+        }
+        rules: list[Rule] = []
+        async with translate("Query rules", self.store.outage):
+            while True:
+                response = await self.client.query(**request)
+                rules += [rule_of(i) for i in response["Items"]]
+                if "LastEvaluatedKey" not in response:
+                    break
+                request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        return sorted((r for r in rules if not r.deleted), key=lambda r: r.created)
+
+    async def replace(self, rule: Rule, reset: bool) -> Rule:
+        """Write a changed definition (PATCH); `reset`: the condition or market changed, so
+        the progress starts again (armed, nothing judged)."""
+        current = await self.get(rule.user, rule.id)
+        progress = Progress() if reset else current.progress
+        if reset:
+            progress = replace(progress, fired=current.progress.fired)
+        changed = replace(rule, progress=progress, changed=now_ms())
+        try:
+            async with translate("PutItem rule", self.store.outage):
+                await self.client.put_item(
+                    TableName=self.table,
+                    Item=rule_item(changed),
+                    ConditionExpression="attribute_exists(id) AND attribute_not_exists(del)",
+                )
+        except AlreadyDone:
+            raise NotFound(f"no rule {rule.id}") from None
+        return changed
+
+    async def delete(self, user: str, rule_id: str) -> None:
+        """Leave a tombstone: the alerter learns of the deletion from the change index."""
+        now = time.time()
+        try:
+            async with translate("delete rule", self.store.outage):
+                await self.client.update_item(
+                    TableName=self.table,
+                    Key=dump({"u": user, "id": rule_id}),
+                    UpdateExpression="SET #d = :t, c = :c, x = :x",
+                    ConditionExpression="attribute_exists(id) AND attribute_not_exists(#d)",
+                    ExpressionAttributeNames={"#d": "del"},
+                    ExpressionAttributeValues={
+                        ":t": value(True),
+                        ":c": value(now_ms()),
+                        ":x": value(int(now) + TOMBSTONE_TTL),
+                    },
+                )
+        except AlreadyDone:
+            raise NotFound(f"no rule {rule_id}") from None
+
+    async def changes(self, since_ms: int | None = None) -> list[Rule]:
+        """Every rule changed after `since_ms` (None: every rule), tombstones included."""
+        request: dict[str, Any] = {
+            "TableName": self.table,
+            "IndexName": RULE_CHANGES,
+            "KeyConditionExpression": "g = :g AND c > :c",
+            "ExpressionAttributeValues": {":g": value(GROUP), ":c": value(since_ms or -1)},
+        }
+        rules: list[Rule] = []
+        async with translate("Query rule changes", self.store.outage):
+            while True:
+                response = await self.client.query(**request)
+                rules += [rule_of(i) for i in response["Items"]]
+                if "LastEvaluatedKey" not in response:
+                    break
+                request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        return rules
+
+    async def save_progress(self, rule: Rule, progress: Progress) -> None:
+        try:
+            async with translate("UpdateItem rule progress", self.store.outage):
+                await self.client.update_item(**progress_update(self.table, rule, progress))
+        except AlreadyDone:
+            pass  # the rule was removed meanwhile

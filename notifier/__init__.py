@@ -1,0 +1,1 @@
+"""The delivery worker: sends each pending delivery of the outbox (`tracker deliver`)."""
