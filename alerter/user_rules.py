@@ -24,7 +24,7 @@ from dataclasses import dataclass, field, replace
 from common.conditions import CrossesAbove, CrossesBelow, Progress, advance, window_of
 from common.db import Store
 from common.deliveries_store import DeliveriesStore, UserAlert
-from common.errors import AlreadyDone, StoreError
+from common.errors import AlreadyDone, StoreError, StoreUnavailable
 from common.lifecycle import sleep_unless
 from common.messages import rule_payload
 from common.models import METRICS, Market, Metric, Point
@@ -212,6 +212,8 @@ class RuleJudge:
                     continue
                 since = self.book.version - OVERLAP_MS
                 changed = [r for r in await self.rules.changes(since) if self.book.apply(r)]
+            except StoreUnavailable:
+                continue  # the store's Outage says so, once per outage
             except StoreError as exc:
                 log.warning("cannot read rule changes (%s); trying again", exc)
                 continue

@@ -22,7 +22,7 @@ from common.channels import Channel
 from common.channels_store import ChannelsStore
 from common.db import Store
 from common.deliveries_store import HOUSE, DeliveriesStore, Delivery
-from common.errors import NotFound, StoreError
+from common.errors import NotFound, StoreError, StoreUnavailable
 from common.lifecycle import sleep_unless, touch_alive
 from common.sealed import Sealer, SealError
 from common.senders import (
@@ -89,6 +89,9 @@ class Deliverer:
                 touch_alive("notifier", self.settings.worker_id)
                 try:
                     due = await self.deliveries.due(int(time.time() * 1000), 200)
+                except StoreUnavailable:  # the store's Outage says so, once per outage
+                    await sleep_unless(stop, 2.0)
+                    continue
                 except StoreError as exc:
                     log.warning("cannot read the outbox (%s); trying again", exc)
                     await sleep_unless(stop, 2.0)

@@ -64,6 +64,7 @@ async def test_spike_alerts_once_even_across_an_alerter_sigkill(
         assert subprocess_ok(processes, env)
         processes.start("fetcher", [*TRACKER, "fetch"], env)
         processes.start("alerter", [*TRACKER, "alert"], env)
+        processes.start("notifier", [*TRACKER, "deliver"], env)
         async with aws.dynamodb(settings) as client:
             store = Store(client, settings)
 
@@ -103,6 +104,7 @@ async def test_spike_alerts_once_even_across_an_alerter_sigkill(
         ], posts
         assert processes.stop("fetcher") == 0
         assert processes.stop("alerter-2") == 0
+        assert processes.stop("notifier") == 0
 
 
 def subprocess_ok(processes: Processes, env: dict[str, str]) -> bool:

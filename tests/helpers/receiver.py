@@ -41,6 +41,9 @@ class Receiver:
         if self.site is not None:
             await self.site.stop()
             self.site = None
+        if self.runner is not None and self.runner.server is not None:
+            for connection in list(self.runner.server.connections):
+                connection.force_close()  # kept-alive ones too: the receiver is gone
 
     async def up(self) -> None:
         assert self.runner is not None
