@@ -28,7 +28,7 @@ from common.sealed import new_secret_key
 from tests.conftest import make_settings, wait_for
 from tests.e2e.conftest import TRACKER, Processes
 from tests.faultproxy import fault_proxy
-from tests.helpers.receiver import Receiver, receiving
+from tests.helpers.receiver import receiving
 from tracker import dynamodb_local
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
