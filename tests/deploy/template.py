@@ -11,7 +11,17 @@ from cfnlint.decode import decode_str
 TEMPLATE = Path(__file__).parents[2] / "deploy" / "aws" / "tracker.yaml"
 
 # The template's resource behind each table of common/schema.py's TABLES.
-TABLE_RESOURCES = {"points": "PointsTable", "alerts": "AlertsTable", "meta": "MetaTable"}
+TABLE_RESOURCES = {
+    "points": "PointsTable",
+    "alerts": "AlertsTable",
+    "meta": "MetaTable",
+    "users": "UsersTable",
+    "keys": "KeysTable",
+    "channels": "ChannelsTable",
+    "rules": "RulesTable",
+    "user-alerts": "UserAlertsTable",
+    "deliveries": "DeliveriesTable",
+}
 
 
 @cache
