@@ -13,21 +13,31 @@ import urllib.request
 from collections.abc import Callable
 from typing import Any
 
+import httpx
 import pytest
 
 from common import aws
+from common.db import Store
 from common.schema import init_db
+from common.sealed import new_secret_key
 from common.ticks import next_tick
+from common.users_store import UsersStore
 from tests.conftest import make_settings, wait_for, webhook_receiver
 from tests.deploy.template import TABLE_RESOURCES, resources
 from tests.e2e.conftest import TRACKER, Processes
 from tests.faultproxy import FaultProxy, fault_proxy
+from tests.helpers.receiver import receiving
 from tracker import dynamodb_local
 
 pytestmark = pytest.mark.slow
 
 Grant = tuple[str, str]  # (IAM action, resource: "points", "alerts/index", "points/stream", …)
-ROLES = {"fetcher": "FetcherRole", "alerter": "AlerterRole", "service": "ApiRole"}
+ROLES = {
+    "fetcher": "FetcherRole",
+    "alerter": "AlerterRole",
+    "service": "ApiRole",
+    "notifier": "NotifierRole",
+}
 # Granted, but not reached in this test; each with why the code needs it.
 UNEXERCISED: dict[str, dict[Grant, str]] = {
     "fetcher": {
@@ -38,6 +48,9 @@ UNEXERCISED: dict[str, dict[Grant, str]] = {
         ("dynamodb:GetItem", "meta"): "a child shard's parent lease, after a shard split",
     },
     "service": {},
+    "notifier": {
+        ("dynamodb:UpdateItem", "channels"): "a channel disabled by its receiver's 410",
+    },
 }
 # A transaction is authorised item by item, by the action each item performs.
 TRANSACT = {
@@ -98,6 +111,10 @@ def granted(component: str) -> set[Grant]:
     return grants
 
 
+async def _delivered(answer: Any) -> bool:
+    return [d["status"] for d in (await answer)["deliveries"]] == ["delivered"]
+
+
 def read(request: str | urllib.request.Request) -> bytes:
     with urllib.request.urlopen(request, timeout=5) as response:
         return bytes(response.read())
@@ -134,7 +151,10 @@ async def test_each_role_grants_exactly_the_calls_its_component_makes(
         fault_proxy(dynamodb_url, record=True) as fetcher,
         fault_proxy(dynamodb_url, record=True) as alerter,
         fault_proxy(dynamodb_url, record=True) as service,
+        fault_proxy(dynamodb_url, record=True) as notifier,
         webhook_receiver() as (posts, hook),
+        receiving("127.0.0.2") as users_hook,
+        httpx.AsyncClient(base_url=api, timeout=10) as http,
     ):
         env = {
             "TRACKER_TABLE_PREFIX": prefix,
@@ -146,6 +166,8 @@ async def test_each_role_grants_exactly_the_calls_its_component_makes(
             "TRACKER_BACKFILL_MAX_GAP": "600",
             "TRACKER_WORKER_ID": f"iam-{prefix}",
             "TRACKER_PORT": str(api_port),
+            "TRACKER_SECRET_KEY": new_secret_key(),
+            "TRACKER_ALLOW_TARGETS": "127.0.0.2/32",
         }
         processes.start(
             "demo", [*TRACKER, "demo-exchange", "--port", str(demo_port), "--pairs", "10"], env
@@ -153,14 +175,27 @@ async def test_each_role_grants_exactly_the_calls_its_component_makes(
         dynamodb_local.wait_for_port(demo_port)
         via = {
             name: {"AWS_ENDPOINT_URL": p.url}
-            for name, p in (("fetcher", fetcher), ("alerter", alerter), ("service", service))
+            for name, p in (
+                ("fetcher", fetcher),
+                ("alerter", alerter),
+                ("service", service),
+                ("notifier", notifier),
+            )
         }
         processes.start("fetcher", [*TRACKER, "fetch"], env | via["fetcher"])
         processes.start(
             "alerter", [*TRACKER, "alert"], env | via["alerter"] | {"TRACKER_NOTIFY_URLS": hook}
         )
         processes.start("service", [*TRACKER, "serve"], env | via["service"])
+        processes.start(
+            "notifier", [*TRACKER, "deliver"], env | via["notifier"] | {"TRACKER_NOTIFY_URLS": hook}
+        )
         dynamodb_local.wait_for_port(api_port)
+        async with aws.dynamodb(settings) as client:  # the operator's own calls: no role
+            users = UsersStore(Store(client, settings))
+            await users.add_user("alice")
+            _, key = await users.create_key("alice")
+        auth = {"Authorization": f"Bearer {key}"}
 
         # Restart the fetcher after a gap: the new one reads its heartbeat and backfills. Candles
         # refill whole minutes only, so the gap spans one: else it would have nothing to look up.
@@ -176,6 +211,53 @@ async def test_each_role_grants_exactly_the_calls_its_component_makes(
         await asyncio.sleep(11)
         rows = json.loads(await asyncio.to_thread(read, demo + "/control/served"))["tickers"]
         price = next(float(r[7]) for r in rows if isinstance(r, list) and r[0] == "tBTCUSD")
+
+        # A user's channels and rules, every /me route: the rule fires with the spike.
+        async def me(method: str, path: str, body: Any = None) -> Any:
+            answer = await http.request(method, path, headers=auth, json=body)
+            assert answer.status_code < 300, (method, path, answer.text)
+            return answer.json() if answer.content else None
+
+        hook_id = (
+            await me(
+                "POST", "/me/channels", {"name": "h", "kind": "webhook", "url": users_hook.url}
+            )
+        )["id"]
+        spare = (
+            await me(
+                "POST",
+                "/me/channels",
+                {"name": "s", "kind": "ntfy", "topic": "t", "server": users_hook.url},
+            )
+        )["id"]
+        rule = {"name": "r", "exchange": "bitfinex", "symbol": "btcusd", "channels": [hook_id]}
+        rule_id = (
+            await me(
+                "POST",
+                "/me/rules",
+                rule | {"condition": {"kind": "crosses_above", "level": 2 * price}},
+            )
+        )["id"]
+        other = (
+            await me(
+                "POST",
+                "/me/rules",
+                rule | {"condition": {"kind": "change", "percent": 50, "window": 60}},
+            )
+        )["id"]
+        await me("PATCH", f"/me/rules/{other}", {"paused": True})
+        await me("DELETE", f"/me/rules/{other}")
+        await me("POST", f"/me/channels/{spare}/test")
+        await me("DELETE", f"/me/channels/{spare}")
+        for path in (
+            "/me",
+            "/me/rules",
+            f"/me/rules/{rule_id}",
+            "/me/channels",
+            f"/me/channels/{hook_id}",
+        ):
+            await me("GET", path)
+        await until(lambda: "1 user rule" in processes.log("alerter"), 20, "the rule followed")
         request = urllib.request.Request(
             demo + "/control/price",
             data=json.dumps({"symbol": "btcusd", "price": 4 * price}).encode(),
@@ -183,6 +265,11 @@ async def test_each_role_grants_exactly_the_calls_its_component_makes(
         )
         await asyncio.to_thread(read, request)
         await until(lambda: bool(posts), 30, "the alert's notification")
+        await until(lambda: bool(users_hook.got), 30, "the user's webhook")
+        assert (await me("GET", "/me/alerts"))["alerts"][0]["rule"] == rule_id
+        await wait_for(
+            lambda: _delivered(me("GET", "/me/deliveries")), 20, "the user's delivery recorded"
+        )
 
         # Every read path of the service.
         paths = [
@@ -210,6 +297,7 @@ async def test_each_role_grants_exactly_the_calls_its_component_makes(
         "fetcher": sent(fetcher, prefix),
         "alerter": sent(alerter, prefix),
         "service": sent(service, prefix),
+        "notifier": sent(notifier, prefix),
     }
     denied = {c: sorted(made - granted(c)) for c, made in calls.items() if made - granted(c)}
     spare = {
