@@ -115,9 +115,9 @@ def test_settings_are_parameters_with_the_readmes_names_and_defaults() -> None:
     secrets = alerter["ContainerDefinitions"][0]["Secrets"]["Fn::If"][1]
     assert secrets == [{"Name": "TRACKER_NOTIFY_URLS", "ValueFrom": {"Ref": "NotifyUrlsSecretArn"}}]
     key = {"Name": "TRACKER_SECRET_KEY", "ValueFrom": {"Ref": "SecretKeySecretArn"}}
-    for task in ("ApiTask", "NotifierTask"):
-        (container,) = tasks[task]["Properties"]["ContainerDefinitions"]
-        assert key in container["Secrets"], task
+    for logical in ("ApiTask", "NotifierTask"):
+        (container,) = tasks[logical]["Properties"]["ContainerDefinitions"]
+        assert key in container["Secrets"], logical
     (notifier,) = tasks["NotifierTask"]["Properties"]["ContainerDefinitions"]
     assert notifier["Command"] == ["tracker", "deliver"]
 
