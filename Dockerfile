@@ -45,6 +45,7 @@ COPY common ./common
 COPY fetcher ./fetcher
 COPY service ./service
 COPY alerter ./alerter
+COPY notifier ./notifier
 COPY demo ./demo
 COPY tracker ./tracker
 COPY --from=assets /assets ./service/static/vendor

@@ -698,6 +698,25 @@ def make_app(exchange: DemoExchange) -> web.Application:
     async def served(_: web.Request) -> web.Response:
         return web.json_response(exchange.served)
 
+    hooks: list[dict[str, Any]] = []  # what the demo's webhook sink received, newest last
+
+    async def webhook(request: web.Request) -> web.Response:
+        """A sink for users' webhooks in the demo: POST /webhooks/<anything> is recorded (its
+        headers and raw body, to verify the signature with) and answered 200."""
+        body = await request.read()
+        hooks.append(
+            {
+                "path": request.path,
+                "headers": {k.lower(): v for k, v in request.headers.items()},
+                "body": body.decode(errors="replace"),
+            }
+        )
+        del hooks[:-100]
+        return web.json_response({"ok": True})
+
+    async def received(_: web.Request) -> web.Response:
+        return web.json_response({"webhooks": hooks})
+
     async def not_found(_: web.Request) -> web.Response:
         return web.json_response({"error": "Route not found"}, status=404)
 
@@ -721,6 +740,8 @@ def make_app(exchange: DemoExchange) -> web.Application:
     app.router.add_post("/control/volatility", control_volatility)
     app.router.add_post("/control/quirk", control_quirk)
     app.router.add_get("/control/served", served)
+    app.router.add_post("/webhooks/{name}", webhook)
+    app.router.add_get("/control/webhooks", received)
     app.router.add_route("*", "/{tail:.*}", not_found)
     return app
 

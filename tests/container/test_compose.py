@@ -3,7 +3,10 @@ file run on this machine's Docker engine (its demo profile, with a quick clock s
 user sets it, through the environment), and everything checked through the published ports:
 readiness, a rank, a 3.5× spike giving exactly one alert, every stored point kept across
 `stop`/`start` and `down`/`up`, each container stopping on SIGTERM with status 0 and the
-fetcher's buffer written, and `down -v` leaving nothing behind. Prints the figures."""
+fetcher's buffer written, and `down -v` leaving nothing behind. A user added with `tracker users
+add` in the service container gets the spike through their own rule as a Standard Webhook sent
+by the delivery worker's container, verified here with the `standardwebhooks` package. Prints
+the figures."""
 
 from __future__ import annotations
 
@@ -22,6 +25,7 @@ from typing import Any
 
 import boto3
 import pytest
+from standardwebhooks.webhooks import Webhook
 
 from tracker.dynamodb_local import free_port
 
@@ -29,9 +33,14 @@ ROOT = Path(__file__).parents[2]
 IMAGE = "crypto-tracker:latest"
 BASE = "python:3.11-slim-bookworm"
 PREFIX = "tracker"  # the compose file's default TRACKER_TABLE_PREFIX
+SECRET_KEY = "x" * 20 + "a-random-enough-test-key-of-44"
 INTERVAL = 2
 MIN_POINTS = 5
-WORKERS = ("fetcher-demo", "alerter", "service", "demo")  # stopped in this order, then dynamodb
+# Stopped in this order, then dynamodb.
+WORKERS = ("fetcher-demo", "alerter", "notifier", "service", "demo")
+# Docker's default address pools: the demo's webhook sink lives on the compose network, a
+# private address the operator must allow (as one would a receiver on their LAN).
+DOCKER_NETWORKS = "172.16.0.0/12,192.168.0.0/16,10.0.0.0/8"
 
 # Cold, the base images and the build alone take minutes: above the suite's per-test limit.
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1500)]
@@ -96,6 +105,8 @@ class Stack:
             "TRACKER_ALERT_WINDOW": str(INTERVAL * 10),
             "TRACKER_ALERT_MIN_POINTS": str(MIN_POINTS),
             "TRACKER_ALERT_COOLDOWN": "600",  # one spike, one alert, whatever follows
+            "TRACKER_SECRET_KEY": SECRET_KEY,
+            "TRACKER_ALLOW_TARGETS": DOCKER_NETWORKS,
         }
 
     def compose(self, *args: str, check: bool = True, timeout: float = 600) -> str:
@@ -124,6 +135,19 @@ class Stack:
     def get(self, path: str) -> tuple[int, Any]:
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{self.api}{path}", timeout=5) as r:
+                return r.status, json.loads(r.read())
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.loads(exc.read() or b"null")
+
+    def post(self, path: str, body: Any, key: str) -> tuple[int, Any]:
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.api}{path}",
+            data=json.dumps(body).encode() if body is not None else b"",
+            headers={"content-type": "application/json", "authorization": f"Bearer {key}"},
+            method="POST",
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=15) as r:
                 return r.status, json.loads(r.read())
         except urllib.error.HTTPError as exc:
             return exc.code, json.loads(exc.read() or b"null")
@@ -218,6 +242,30 @@ def test_compose_up_for_real(stack: Stack, capsys: pytest.CaptureFixture[str]) -
         return len(stack.get("/symbols/btcusd/history")[1]["points"])
 
     wait("a full alert window", lambda: btc_points() > MIN_POINTS + 1)
+
+    # A user, a webhook to the demo's sink on the compose network, a rule over twice BTC/USD.
+    added = stack.compose("exec", "-T", "service", "tracker", "users", "add", "alice")
+    (key,) = re.findall(r"^trk_\S+$", added, re.MULTILINE)
+    status, channel = stack.post(
+        "/me/channels",
+        {"name": "sink", "kind": "webhook", "url": "http://demo:9000/webhooks/a"},
+        key,
+    )
+    assert status == 201, channel
+    status, tested = stack.post(f"/me/channels/{channel['id']}/test", None, key)
+    assert status == 200 and tested == {"delivered": True, "status": 200, "error": None}, tested
+    price = stack.get("/symbols/btcusd")[1]["price"]
+    rule = {
+        "name": "BTC doubles",
+        "exchange": "bitfinex",
+        "symbol": "btcusd",
+        "condition": {"kind": "crosses_above", "level": 2 * price},
+        "channels": [channel["id"]],
+    }
+    status, made = stack.post("/me/rules", rule, key)
+    assert status == 201, made
+    wait("the alerter holding the rule", lambda: "1 user rule change" in stack.logs("alerter"))
+
     request = urllib.request.Request(
         f"http://127.0.0.1:{stack.demo}/control/price",
         data=json.dumps({"symbol": "btcusd", "factor": 3.5}).encode(),
@@ -231,6 +279,16 @@ def test_compose_up_for_real(stack: Stack, capsys: pytest.CaptureFixture[str]) -
     alerts = stack.get("/alerts")[1]["alerts"]
     assert [(a["exchange"], a["symbol"]) for a in alerts] == [("bitfinex", "btcusd")], alerts
     assert alerts[0]["ratio"] >= 3
+
+    def users_webhook() -> Any:
+        with urllib.request.urlopen(f"http://127.0.0.1:{stack.demo}/control/webhooks") as r:
+            hooks = json.loads(r.read())["webhooks"]
+        return [h for h in hooks if json.loads(h["body"]).get("type") == "alert"]
+
+    (sent,) = wait("the user's webhook, through the delivery worker", users_webhook)
+    verified = Webhook(channel["secret"]).verify(sent["body"], sent["headers"])
+    assert verified["rule"]["name"] == "BTC doubles" and verified["alert"]["value"] > 2 * price
+    assert sent["headers"]["webhook-id"] == verified["alert"]["id"]
 
     # SIGTERM, one container at a time: each stops within its grace period with status 0.
     for service in WORKERS:

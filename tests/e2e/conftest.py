@@ -60,10 +60,16 @@ class Processes:
 
 @contextmanager
 def api_processes(
-    config: Settings, logs: Path, path: str, ready: Callable[[Any], bool]
+    config: Settings,
+    logs: Path,
+    path: str,
+    ready: Callable[[Any], bool],
+    extra: dict[str, str] | None = None,
+    deliver: bool = False,
 ) -> Iterator[str]:
-    """`tracker alert` + `tracker serve` on `config`'s tables, yielded (base URL) once the
-    JSON at `path` satisfies `ready`; both stopped afterwards."""
+    """`tracker alert` + `tracker serve` (+ `tracker deliver`) on `config`'s tables, with
+    `extra` in their environment, yielded (base URL) once the JSON at `path` satisfies
+    `ready`; stopped afterwards."""
     port = dynamodb_local.free_port()
     assert config.aws_endpoint_url
     env = {
@@ -71,10 +77,12 @@ def api_processes(
         "TRACKER_TABLE_PREFIX": config.table_prefix,
         "TRACKER_PORT": str(port),
         "TRACKER_WORKER_ID": config.table_prefix,
-    }
+    } | (extra or {})
     running = Processes(logs)
     running.start("alerter", [*TRACKER, "alert"], env)
     running.start("service", [*TRACKER, "serve"], env)
+    if deliver:
+        running.start("notifier", [*TRACKER, "deliver"], env)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:

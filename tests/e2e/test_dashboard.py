@@ -25,12 +25,17 @@ from common.figures import FiguresDoc
 from common.figures_store import FiguresStore
 from common.models import Alert, Market, Point
 from common.schema import init_db
+from common.sealed import new_secret_key
 from common.settings import Settings
 from common.ticks import tick_floor
+from common.users_store import UsersStore
 from tests.conftest import make_settings
 from tests.e2e.conftest import api_processes
+from tests.helpers.receiver import receiving
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+SECRET_KEY = new_secret_key()
+SERVICE_SETTINGS: list[Settings] = []
 # level, relative amplitude: absolute stdev order differs from the normalised one.
 MARKETS = {
     "btcjpy": (6_000_000.0, 0.001),
@@ -41,6 +46,9 @@ MARKETS = {
 }
 BY_STDEV = ["btcjpy", "btcusd", "ethusd", "solusd", "xrpusd"]
 BY_NORMALISED = ["solusd", "xrpusd", "ethusd", "btcusd", "btcjpy"]
+
+
+KEYS: dict[str, str] = {}  # the seeded user's API key, by user
 
 
 async def _seed(config: Settings) -> None:
@@ -65,6 +73,9 @@ async def _seed(config: Settings) -> None:
             ]
         )
         await FiguresStore(store).put(figures_doc(now, level))
+        users = UsersStore(store)
+        await users.add_user("alice")
+        KEYS["alice"] = (await users.create_key("alice"))[1]
 
 
 PAIR = Market("all", "btc-usd")
@@ -93,7 +104,10 @@ def service(dynamodb_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
     config = make_settings(dynamodb_url)
     asyncio.run(_seed(config))
     logs = Path(tmp_path_factory.mktemp("dashboard"))
-    with api_processes(config, logs, "/rank", lambda body: body["total"] == len(MARKETS)) as base:
+    extra = {"TRACKER_SECRET_KEY": SECRET_KEY, "TRACKER_ALLOW_TARGETS": "127.0.0.2/32"}
+    ready = lambda body: body["total"] == len(MARKETS)  # noqa: E731
+    with api_processes(config, logs, "/rank", ready, extra, deliver=True) as base:
+        SERVICE_SETTINGS.append(config)
         yield base
 
 
@@ -251,3 +265,70 @@ async def test_the_pair_view_and_the_assets_table(service: str, tmp_path: Path) 
     assert watched.errors == []
     assert all(url.startswith(service) for url in watched.requested)
     assert not any("kraken" in url for url in watched.requested)
+
+
+async def test_my_alerts_panel_adds_tests_pauses_and_deletes(service: str) -> None:
+    """Paste a key (kept for the tab), add a webhook and see its secret once, send a test, add
+    a rule, see its alert delivered after a crossing is written, pause it, delete it."""
+    (config,) = SERVICE_SETTINGS
+    async with receiving("127.0.0.2") as receiver, watched_page() as watched:
+        page = watched.page
+        await page.goto(service + "/")
+        await page.get_by_label("Your API key").fill(KEYS["alice"])
+        await page.get_by_role("button", name="Use this key").click()
+        await page.locator("#my-user", has_text="Signed in as alice").wait_for()
+        assert await page.evaluate("sessionStorage.getItem('tracker-key')") == KEYS["alice"]
+
+        form = page.locator("#channel-form")
+        await form.get_by_label("Name").fill("my hook")
+        await form.locator("input[name=url]").fill(receiver.url)
+        await form.get_by_role("button", name="Add channel").click()
+        await page.locator("#my-message", has_text="signing secret").wait_for()
+        assert "whsec_" in await page.locator("#my-message").inner_text()
+        row = page.locator("#my-channels tbody tr", has_text="my hook")
+        await row.wait_for()
+        assert "/hook" not in await row.inner_text()  # masked: the host only
+        await row.get_by_role("button", name="Test").click()
+        await page.locator("#my-message", has_text="delivered (HTTP 200)").wait_for()
+        assert len(receiver.got) == 1
+
+        rule_form = page.locator("#rule-form")
+        await rule_form.get_by_label("Name").fill("BTC over 50k")
+        await rule_form.get_by_label("Symbol").fill("btcusd")
+        await rule_form.locator("input[name=level]").fill("50000")
+        await rule_form.get_by_label("my hook").check()
+        await rule_form.get_by_role("button", name="Add rule").click()
+        rule = page.locator("#my-rules tbody tr", has_text="BTC over 50k")
+        await rule.wait_for()
+        assert "armed" in await rule.inner_text()
+
+        # A crossing, written as the fetcher would: the alerter fires, the notifier delivers.
+        await asyncio.sleep(1.5)  # the rule's creation second is behind the next tick
+        async with aws.dynamodb(config) as client:
+            t = tick_floor(time.time(), 60) + 60
+            await Store(client, config).put_points(
+                [Point(Market("bitfinex", "btcusd"), t, 60_000.0, 1e3)]
+            )
+        delivered = page.locator("#my-alerts tbody tr.delivery-delivered")
+        deadline = time.monotonic() + 60
+        started = time.monotonic()
+        while not await delivered.count():
+            assert time.monotonic() < deadline, await page.locator("#my-alerts").inner_text()
+            await rule.get_by_role("button", name="Alerts").click()
+            await page.wait_for_timeout(500)
+        took = time.monotonic() - started
+        print(f"\ncrossing written → delivered, as the panel shows it: {took:.1f} s")
+        assert "60,000" in await delivered.first.inner_text()
+        assert receiver.count(f"{await rule.get_attribute('data-id')}:{t}") == 1
+
+        await rule.get_by_role("button", name="Pause").click()
+        await page.locator("#my-rules tbody tr", has_text="paused").wait_for()
+        await (
+            page.locator("#my-rules tbody tr", has_text="BTC over 50k")
+            .get_by_role("button", name="Delete")
+            .click()
+        )
+        await page.locator("#my-message", has_text="Deleted BTC over 50k").wait_for()
+        await page.locator("#my-rules tbody tr").first.wait_for(state="detached")
+    assert watched.errors == []
+    assert all(url.startswith(service) for url in watched.requested), watched.requested
