@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from limits import RateLimitItemPerMinute
 from limits.aio.storage import MemoryStorage
 from limits.aio.strategies import MovingWindowRateLimiter
@@ -111,8 +112,19 @@ class Keys:
         task.add_done_callback(self.tasks.discard)
 
 
-async def caller(request: Request) -> Caller:
-    """The dependency of every `/me` route (a test walks the routes to prove it)."""
+BEARER = HTTPBearer(
+    auto_error=False,
+    scheme_name="ApiKey",
+    description="Your API key (`tracker users add NAME` prints one), as `Bearer trk_…`",
+)
+
+
+async def caller(
+    request: Request, _: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)]
+) -> Caller:
+    """The dependency of every `/me` route (a test walks the routes to prove it). The
+    HTTPBearer dependency only documents the scheme in OpenAPI; `Keys.check` decides, with
+    its own 401s."""
     keys: Keys = request.app.state.tracker.accounts.keys
     return await keys.check(request.headers.get("authorization"))
 

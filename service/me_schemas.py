@@ -34,7 +34,10 @@ class WebhookIn(BaseModel):
     model_config = Strict
     name: Name
     kind: Literal["webhook"]
-    url: Text = Field(description="https URL (http only to a receiver the operator allows)")
+    url: Text = Field(
+        description="https URL (http only to a receiver the operator allows)",
+        examples=["https://hooks.example.com/tracker"],
+    )
 
 
 class SlackIn(BaseModel):
@@ -123,12 +126,28 @@ CONDITION_DOC = (
 
 
 class RuleIn(BaseModel):
-    model_config = Strict
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "BTC over 100k",
+                    "exchange": "bitfinex",
+                    "symbol": "btcusd",
+                    "condition": {"kind": "crosses_above", "level": 100000},
+                    "repeat": "once",
+                    "cooldown": 3600,
+                }
+            ]
+        },
+    )
     name: Name
-    exchange: Annotated[str, Field(min_length=1, max_length=64)]
-    symbol: Annotated[str, Field(min_length=1, max_length=97)]
+    exchange: Annotated[str, Field(min_length=1, max_length=64, examples=["bitfinex"])]
+    symbol: Annotated[str, Field(min_length=1, max_length=97, examples=["btcusd"])]
     metric: Literal["price", "volume"] = "price"
-    condition: dict[str, Any] = Field(description=CONDITION_DOC)
+    condition: dict[str, Any] = Field(
+        description=CONDITION_DOC, examples=[{"kind": "crosses_above", "level": 100000}]
+    )
     repeat: Literal["once", "rearm"] = "once"
     cooldown: Annotated[int, Field(ge=0, le=31_536_000)] = 3600
     expires: str | int | None = Field(default=None, description="ISO-8601 or epoch seconds")

@@ -19,12 +19,20 @@ from service.routes.symbols import time_param
 
 router = APIRouter(tags=["me"])
 Responses = dict[int | str, dict[str, Any]]
-UNAUTHORIZED: Responses = {401: {"description": "No key, or a malformed, unknown or revoked one"}}
+UNAUTHORIZED: Responses = {
+    401: {"description": "No key, or a malformed, unknown or revoked one"},
+    429: {"description": "Over TRACKER_RATE_LIMIT for this key (see Retry-After)"},
+}
+# Routes with a body: what the body itself may be refused for, before anything else.
+BODY: Responses = {
+    400: {"description": "The body is not JSON"},
+    413: {"description": "The body is over 16 KiB"},
+}
 RULE_ID = r"^rl_[0-9a-f]{16}$"
 ID_TEXT = Annotated[str, Query(max_length=200)]
 
 
-@router.get("/me", response_model=Me, responses=UNAUTHORIZED)
+@router.get("/me", response_model=Me, operation_id="me", responses=UNAUTHORIZED)
 async def me(caller: CallerDep, accounts: AccountsDep) -> Me:
     """The key's user, how many rules and channels it has, and the limits that apply."""
     s = accounts.settings

@@ -17,7 +17,7 @@ from service.accounts import Accounts, AccountsDep
 from service.auth import CallerDep
 from service.errors import Invalid
 from service.me_schemas import ChannelCreated, ChannelIn, ChannelList, ChannelOut, TestResult
-from service.routes.me import UNAUTHORIZED, Responses
+from service.routes.me import BODY, UNAUTHORIZED, Responses
 
 router = APIRouter(tags=["me"])
 CHANNEL_ID = r"^ch_[0-9a-f]{16}$"
@@ -47,11 +47,27 @@ async def checked(accounts: Accounts, kind: str, given: dict[str, str]) -> dict[
     return fields
 
 
+CHANNEL_LINKS = {
+    name: {"operationId": operation, "parameters": {"channel_id": "$response.body#/id"}}
+    for name, operation in (
+        ("GetChannel", "getChannel"),
+        ("DeleteChannel", "deleteChannel"),
+        ("TestChannel", "testChannel"),
+    )
+}
+
+
 @router.post(
     "/me/channels",
     status_code=201,
     response_model=ChannelCreated,
-    responses=UNAUTHORIZED | {422: {"description": "A bad field, a refused target, a limit"}},
+    operation_id="createChannel",
+    responses=UNAUTHORIZED
+    | BODY
+    | {
+        201: {"description": "The channel, its secrets shown once", "links": CHANNEL_LINKS},
+        422: {"description": "A bad field, a refused target, a limit"},
+    },
 )
 async def create_channel(
     caller: CallerDep, accounts: AccountsDep, body: Annotated[ChannelIn, Body()]
@@ -75,13 +91,18 @@ async def create_channel(
     return ChannelCreated(**channel.public(), fields=fields, secret=secret)
 
 
-@router.get("/me/channels", response_model=ChannelList, responses=UNAUTHORIZED)
+@router.get(
+    "/me/channels", response_model=ChannelList, operation_id="listChannels", responses=UNAUTHORIZED
+)
 async def list_channels(caller: CallerDep, accounts: AccountsDep) -> ChannelList:
     return ChannelList(channels=[out(c) for c in await accounts.channels.of_user(caller.user)])
 
 
 @router.get(
-    "/me/channels/{channel_id}", response_model=ChannelOut, responses=UNAUTHORIZED | NOT_FOUND
+    "/me/channels/{channel_id}",
+    response_model=ChannelOut,
+    operation_id="getChannel",
+    responses=UNAUTHORIZED | NOT_FOUND,
 )
 async def get_channel(
     caller: CallerDep, accounts: AccountsDep, channel_id: ChannelId
@@ -90,7 +111,12 @@ async def get_channel(
     return out(await accounts.channels.get(caller.user, channel_id))
 
 
-@router.delete("/me/channels/{channel_id}", status_code=204, responses=UNAUTHORIZED | NOT_FOUND)
+@router.delete(
+    "/me/channels/{channel_id}",
+    status_code=204,
+    operation_id="deleteChannel",
+    responses=UNAUTHORIZED | NOT_FOUND,
+)
 async def delete_channel(
     caller: CallerDep, accounts: AccountsDep, channel_id: ChannelId
 ) -> Response:
@@ -101,7 +127,8 @@ async def delete_channel(
 @router.post(
     "/me/channels/{channel_id}/test",
     response_model=TestResult,
-    responses=UNAUTHORIZED | NOT_FOUND,
+    operation_id="testChannel",
+    responses=UNAUTHORIZED | BODY | NOT_FOUND,
 )
 async def test_channel(
     caller: CallerDep, accounts: AccountsDep, channel_id: ChannelId

@@ -21,7 +21,7 @@ from service.auth import Caller, CallerDep
 from service.deps import StateDep
 from service.errors import Invalid
 from service.me_schemas import RuleIn, RuleList, RuleOut, RulePatch
-from service.routes.me import RULE_ID, UNAUTHORIZED, Responses
+from service.routes.me import BODY, RULE_ID, UNAUTHORIZED, Responses
 from service.routes.symbols import time_param
 
 router = APIRouter(tags=["me"])
@@ -80,11 +80,27 @@ def _condition(accounts: Accounts, given: dict[str, Any]) -> Any:
         raise Invalid(exc.field, exc.message, where="body") from None
 
 
+RULE_LINKS = {
+    name: {"operationId": operation, "parameters": {"rule_id": "$response.body#/id"}}
+    for name, operation in (
+        ("GetRule", "getRule"),
+        ("PatchRule", "patchRule"),
+        ("DeleteRule", "deleteRule"),
+    )
+}
+
+
 @router.post(
     "/me/rules",
     status_code=201,
     response_model=RuleOut,
-    responses=UNAUTHORIZED | {422: {"description": "A bad field, an unknown market, a limit"}},
+    operation_id="createRule",
+    responses=UNAUTHORIZED
+    | BODY
+    | {
+        201: {"description": "The rule", "links": RULE_LINKS},
+        422: {"description": "A bad field, an unknown market, a limit"},
+    },
 )
 async def create_rule(
     caller: CallerDep, accounts: AccountsDep, state: StateDep, body: Annotated[RuleIn, Body()]
@@ -114,12 +130,17 @@ async def create_rule(
     return out(await accounts.rules.put(rule))
 
 
-@router.get("/me/rules", response_model=RuleList, responses=UNAUTHORIZED)
+@router.get("/me/rules", response_model=RuleList, operation_id="listRules", responses=UNAUTHORIZED)
 async def list_rules(caller: CallerDep, accounts: AccountsDep) -> RuleList:
     return RuleList(rules=[out(r) for r in await accounts.rules.of_user(caller.user)])
 
 
-@router.get("/me/rules/{rule_id}", response_model=RuleOut, responses=UNAUTHORIZED | NOT_FOUND)
+@router.get(
+    "/me/rules/{rule_id}",
+    response_model=RuleOut,
+    operation_id="getRule",
+    responses=UNAUTHORIZED | NOT_FOUND,
+)
 async def get_rule(caller: CallerDep, accounts: AccountsDep, rule_id: RuleId) -> RuleOut:
     return out(await accounts.rules.get(caller.user, rule_id))
 
@@ -127,7 +148,8 @@ async def get_rule(caller: CallerDep, accounts: AccountsDep, rule_id: RuleId) ->
 @router.patch(
     "/me/rules/{rule_id}",
     response_model=RuleOut,
-    responses=UNAUTHORIZED | NOT_FOUND | {422: {"description": "A bad field"}},
+    operation_id="patchRule",
+    responses=UNAUTHORIZED | BODY | NOT_FOUND | {422: {"description": "A bad field"}},
 )
 async def patch_rule(
     caller: CallerDep,
@@ -167,7 +189,12 @@ async def patch_rule(
     return out(await accounts.rules.replace(changed, reset))
 
 
-@router.delete("/me/rules/{rule_id}", status_code=204, responses=UNAUTHORIZED | NOT_FOUND)
+@router.delete(
+    "/me/rules/{rule_id}",
+    status_code=204,
+    operation_id="deleteRule",
+    responses=UNAUTHORIZED | NOT_FOUND,
+)
 async def delete_rule(caller: CallerDep, accounts: AccountsDep, rule_id: RuleId) -> Response:
     await accounts.rules.delete(caller.user, rule_id)
     return Response(status_code=204)
