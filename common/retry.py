@@ -52,7 +52,8 @@ class Backoff:
             delay = hint
         else:
             delay = min(self.cap, self.base * self.factor**self.attempt)
-            delay *= 1 + random.uniform(-self.jitter, self.jitter)
+            # Jitter spreads retries out; it needs no unpredictability.
+            delay *= 1 + random.uniform(-self.jitter, self.jitter)  # noqa: S311
         self.attempt += 1
         return delay
 

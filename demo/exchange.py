@@ -133,7 +133,7 @@ class DemoExchange:
     assets: Assets = field(init=False)
 
     def __post_init__(self) -> None:
-        self.rng = random.Random(self.seed)
+        self.rng = random.Random(self.seed)  # noqa: S311 (seeded on purpose: a repeatable demo)
         self.assets = Assets.of(self.rng)
         self.bitfinex = bitfinex_universe(self.pairs, self.rng, self.assets)
         self.cryptowatch = cryptowatch_universe(
@@ -353,7 +353,7 @@ class DemoExchange:
         minutes = range(first, last + 1, 60) if ascending else range(last, first - 1, -60)
         rows: list[list[float]] = []
         for minute in minutes:
-            rng = random.Random(f"{self.seed}:{symbol}:{minute}")
+            rng = random.Random(f"{self.seed}:{symbol}:{minute}")  # noqa: S311 (repeatable)
             if rng.random() < 0.03:
                 continue  # no trade in this minute: Bitfinex serves no candle for it
             close = candle_level(origin, minute)

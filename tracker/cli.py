@@ -27,7 +27,7 @@ def _dynamodb_local(args: argparse.Namespace) -> int:
     cmd = dynamodb_local.command(args.port, None if args.in_memory else args.data.resolve())
     if not args.in_memory:
         args.data.mkdir(parents=True, exist_ok=True)
-    os.execvp(cmd[0], cmd)
+    os.execvp(cmd[0], cmd)  # noqa: S606 (java and its arguments, built by dynamodb_local)
 
 
 def _demo_exchange(args: argparse.Namespace) -> int:
