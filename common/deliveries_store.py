@@ -23,7 +23,7 @@ from common.db import Store, translate
 from common.errors import AlreadyDone, StoreError
 from common.items import alert_item
 from common.models import Alert
-from common.rules import Rule
+from common.rules import Rule, condition_dict, condition_from_dict
 from common.rules_store import progress_update
 from common.schema import DELIVERIES, DELIVERIES_BY_USER, DELIVERIES_DUE, RULES, USER_ALERTS
 from common.ticks import iso
@@ -80,7 +80,7 @@ def user_alert_of(item: dict[str, Any]) -> UserAlert:
         int(v["t"]),
         float(v["value"]),
         None if v.get("reference") is None else float(v["reference"]),
-        v["condition"],
+        condition_dict(condition_from_dict(v["condition"])),  # in its documented order
         v.get("rule_name", ""),
     )
 

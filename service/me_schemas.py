@@ -92,7 +92,7 @@ class ChannelOut(BaseModel):
     name: str
     kind: str
     target: str = Field(description="Where it sends, masked: no path, token or secret")
-    created: float
+    created: str
     disabled: bool
     disabled_reason: str | None
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Path, Response
 
@@ -25,8 +25,12 @@ ChannelId = Annotated[str, Path(pattern=CHANNEL_ID, description="A channel's id 
 NOT_FOUND: Responses = {404: {"description": "No such channel of yours"}}
 
 
+def shown(channel: Channel) -> dict[str, Any]:
+    return channel.public() | {"created": iso(channel.created)}
+
+
 def out(channel: Channel) -> ChannelOut:
-    return ChannelOut(**channel.public())
+    return ChannelOut(**shown(channel))
 
 
 async def checked(accounts: Accounts, kind: str, given: dict[str, str]) -> dict[str, str]:
@@ -88,7 +92,7 @@ async def create_channel(
         new_channel_id(), caller.user, body.name, body.kind, fields, time.time(), None, secret
     )
     await store.put(channel)
-    return ChannelCreated(**channel.public(), fields=fields, secret=secret)
+    return ChannelCreated(**shown(channel), fields=fields, secret=secret)
 
 
 @router.get(

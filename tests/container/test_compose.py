@@ -233,6 +233,8 @@ def test_compose_up_for_real(stack: Stack, capsys: pytest.CaptureFixture[str]) -
 
     status, ready = stack.get("/readyz")
     assert status == 200, ready
+    # Every demo market ranked: a board from before the second tick of all of them has fewer.
+    wait("300 markets ranked", lambda: (stack.ranking() or {}).get("total", 0) >= 300)
     status, rank = stack.get("/rank?limit=5")
     assert status == 200 and rank["total"] >= 300 and len(rank["ranking"]) == 5, rank
     assert rank["ranking"][0]["rank"] == 1 and rank["ranking"][0]["count"] >= 2
