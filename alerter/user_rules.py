@@ -19,7 +19,7 @@ import logging
 import time
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from common.conditions import CrossesAbove, CrossesBelow, Progress, advance, window_of
 from common.db import Store
@@ -34,7 +34,8 @@ from common.window import Board
 
 log = logging.getLogger(__name__)
 FOLLOW_EVERY = 1.0  # seconds between two looks at the rules' change index
-OVERLAP_MS = 30_000  # changes are asked for again this far back (clocks, index lag)
+OVERLAP_MS = 5_000  # changes are asked for again this far back (clocks, index lag)
+FIRING = 16  # alerts of one point recorded at once (a crash tick fires thousands)
 
 
 @dataclass
@@ -85,6 +86,7 @@ class RuleBook:
 
     def __init__(self) -> None:
         self.rules: dict[str, Rule] = {}
+        self.progress: dict[str, Progress] = {}  # each rule's, as judged here since loaded
         self.index: dict[tuple[Market, Metric], MarketRules] = {}
         self.version = -1
 
@@ -118,21 +120,23 @@ class RuleBook:
         held = self.rules.get(rule.id)
         if held is not None and held.changed >= rule.changed:
             return False
+        progress = rule.progress
         if held is not None:
             self._unindex(held)
             del self.rules[rule.id]
+            judged = self.progress.pop(rule.id)
+            if progress._replace(judged=judged.judged) == judged:  # the same, judged further
+                progress = judged
         if rule.deleted:
             return held is not None
-        if held is not None and held.progress.judged is not None and rule.progress == held.progress:
-            rule = replace(rule, progress=replace(rule.progress, judged=held.progress.judged))
         self.rules[rule.id] = rule
+        self.progress[rule.id] = progress
         self._index(rule)
         return True
 
     def advance(self, rule_id: str, progress: Progress) -> None:
-        rule = self.rules.get(rule_id)
-        if rule is not None:
-            self.rules[rule_id] = rule.with_progress(progress)
+        if rule_id in self.rules:
+            self.progress[rule_id] = progress
 
     def of(self, market: Market, metric: Metric, prev: float | None, v: float) -> list[Rule]:
         entry = self.index.get((market, metric))
@@ -228,32 +232,55 @@ class RuleJudge:
             await self.judge(point)
 
     async def judge(self, point: Point) -> None:
+        fires: list[tuple[Rule, UserAlert, Progress]] = []
         for metric in METRICS:
             v = point.value(metric)
             if v is None or (point.market, metric) not in self.book.index:
                 continue
             prev = await self.history.prev(point.market, metric, point.t)
+            windows: dict[int, list[float]] = {}  # rules of one window share its values
             for rule in self.book.of(point.market, metric, prev, v):
-                if not rule.paused:
-                    await self._judge(rule, point, metric, prev, v)
+                if rule.paused:
+                    continue
+                fired = await self._judge(rule, point, metric, prev, v, windows)
+                if fired is not None:
+                    fires.append(fired)
+        if fires:
+            slots = asyncio.Semaphore(FIRING)
+
+            async def fire(rule: Rule, alert: UserAlert, after: Progress) -> None:
+                async with slots:
+                    await self._fire(rule, alert, after)
+
+            await asyncio.gather(*(fire(*f) for f in fires))
 
     async def _judge(
-        self, rule: Rule, point: Point, metric: Metric, prev: float | None, v: float
-    ) -> None:
+        self,
+        rule: Rule,
+        point: Point,
+        metric: Metric,
+        prev: float | None,
+        v: float,
+        windows: dict[int, list[float]],
+    ) -> tuple[Rule, UserAlert, Progress] | None:
+        """The rule's step at this point; what to record when it fires."""
         condition = rule.condition
         window = window_of(condition)
         values: list[float] = []
         if window is not None:
-            values = await self.history.window(point.market, metric, point.t - window, point.t)
-        after, fired, judgement = advance(
-            condition, rule.terms, rule.progress, point.t, v, prev, values
-        )
+            if window not in windows:
+                lo = point.t - window
+                windows[window] = await self.history.window(point.market, metric, lo, point.t)
+            values = windows[window]
+        progress = self.book.progress[rule.id]
+        after, fired, judgement = advance(condition, rule.terms, progress, point.t, v, prev, values)
         self.judged += 1
         if not fired:
-            if after.state != rule.progress.state:  # rearmed: remembered across restarts
+            if after.state != progress.state:  # rearmed: remembered across restarts
                 await self.rules.save_progress(rule, after)
             self.book.advance(rule.id, after)
-            return
+            return None
+        self.book.advance(rule.id, after)
         alert = UserAlert(
             rule.id,
             rule.user,
@@ -266,6 +293,10 @@ class RuleJudge:
             condition_dict(condition),
             rule.name,
         )
+        return rule, alert, after
+
+    async def _fire(self, rule: Rule, alert: UserAlert, after: Progress) -> None:
+        """The alert, its deliveries and the rule's progress, in one transaction."""
         payload = rule_payload(alert.public(), rule.id, rule.name)
         try:
             await self.deliveries.record(alert, rule, after, list(rule.channels), payload)
@@ -277,9 +308,8 @@ class RuleJudge:
                 "user alert %s (%s): %s %s = %.10g, reference %s",
                 alert.id,
                 rule.user,
-                point.market.key,
-                metric,
-                v,
-                judgement.reference,
+                f"{alert.exchange}:{alert.symbol}",
+                alert.metric,
+                alert.value,
+                alert.reference,
             )
-        self.book.advance(rule.id, after)

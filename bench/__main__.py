@@ -11,7 +11,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from bench import alerts, crossmarket, fetcher, service
+from bench import alerts, crossmarket, fetcher, rules, service
 from bench.report import Row, table
 from common.settings import Settings
 from tracker import dynamodb_local
@@ -47,7 +47,11 @@ async def run() -> list[Row]:
     async def across(url: str) -> list[Row]:
         return await crossmarket.crossmarket(settings(url, "bench-across"))
 
+    async def users(url: str) -> list[Row]:
+        return await rules.rules_bench(settings(url, "bench-rules"))
+
     rows = await stage("fetcher", fetch)
+    rows += await stage("users' rules (100,000 over 20,000 markets) and deliveries", users)
     rows += await stage("cross-market figures (20,000 markets)", across)
     rows += await stage("alerter", alert)
     rows += await stage("service (seeding 1.44 M points first, ~12 min)", serve)

@@ -89,15 +89,8 @@ class ChannelsStore:
             "ExpressionAttributeValues": {":u": value(user)},
             "ConsistentRead": True,
         }
-        channels: list[Channel] = []
-        async with translate("Query channels", self.store.outage):
-            while True:
-                response = await self.client.query(**request)
-                channels += [self._channel(i) for i in response["Items"]]
-                if "LastEvaluatedKey" not in response:
-                    break
-                request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
-        return sorted(channels, key=lambda c: c.created)
+        items = await self.store.query_all("Query channels", request)
+        return sorted((self._channel(i) for i in items), key=lambda c: c.created)
 
     async def delete(self, user: str, channel_id: str) -> None:
         try:

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from fractions import Fraction
-from typing import Literal
+from typing import Literal, NamedTuple
 
 Direction = Literal["up", "down", "any"]
 Side = Literal["above", "below"]
@@ -81,9 +81,13 @@ def changed(percent: float, direction: Direction, base: float | None, v: float) 
     """(v − b)/b ≥ percent/100 (up), ≤ −percent/100 (down), either (any); b ≤ 0: no verdict."""
     if base is None or base <= 0:
         return None
-    rise = (exact(v) - exact(base)) * 100  # compared with percent · b, b > 0
-    bound = exact(percent) * exact(base)
-    up, down = rise >= bound, rise <= -bound
+    rise, bound = (v - base) * 100, percent * base  # compared with percent · b, b > 0
+    if abs(abs(rise) - bound) <= 1e-9 * max(abs(rise), bound):  # near a tie: decide exactly
+        exact_rise = (exact(v) - exact(base)) * 100
+        exact_bound = exact(percent) * exact(base)
+        up, down = exact_rise >= exact_bound, exact_rise <= -exact_bound
+    else:
+        up, down = rise >= bound, rise <= -bound
     return up if direction == "up" else down if direction == "down" else up or down
 
 
@@ -117,9 +121,9 @@ def judge(
     )
 
 
-@dataclass(frozen=True, slots=True)
-class Progress:
-    """What a rule remembers between points: the alerter keeps it and writes it on change."""
+class Progress(NamedTuple):
+    """What a rule remembers between points: the alerter keeps it and writes it on change.
+    (A named tuple: one is made per rule per point, and `_replace` is cheap.)"""
 
     state: State = "armed"
     fired: int = 0
@@ -146,18 +150,18 @@ def step(terms: Terms, progress: Progress, t: int, holds: bool | None) -> tuple[
     not such a point) and for `cooldown` seconds after its last firing."""
     if t < terms.created or (progress.judged is not None and t <= progress.judged):
         return progress, False
-    judged = replace(progress, judged=t)
     if progress.state == "done" or holds is None:
-        return judged, False
+        return progress._replace(judged=t), False
     if terms.expires is not None and t > terms.expires:
-        return judged, False
+        return progress._replace(judged=t), False
     if not holds:
-        return (replace(judged, state="armed") if judged.state == "fired" else judged), False
+        state: State = "armed" if progress.state == "fired" else progress.state
+        return progress._replace(state=state, judged=t), False
     cooling = progress.last_fired is not None and t - progress.last_fired < terms.cooldown
     if progress.state != "armed" or (terms.repeat == "rearm" and cooling):
-        return judged, False
-    state: State = "done" if terms.repeat == "once" else "fired"
-    return replace(judged, state=state, fired=progress.fired + 1, last_fired=t), True
+        return progress._replace(judged=t), False
+    state = "done" if terms.repeat == "once" else "fired"
+    return Progress(state, progress.fired + 1, t, t), True
 
 
 def advance(
@@ -172,8 +176,8 @@ def advance(
     """A rule's step at a point it is shown. A crossing rule is shown only the points that
     cross its level (the alerter's index); two crossings the same way always have a point
     between them where the condition did not hold, so a fired crossing rule is armed again."""
-    if isinstance(condition, CrossesAbove | CrossesBelow) and progress.state == "fired":
-        progress = replace(progress, state="armed")
+    if progress.state == "fired" and isinstance(condition, CrossesAbove | CrossesBelow):
+        progress = progress._replace(state="armed")
     judgement = judge(condition, v, prev, window[0] if window else None, window)
     after, fired = step(terms, progress, t, judgement.holds)
     return after, fired, judgement

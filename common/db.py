@@ -268,6 +268,10 @@ class Store:
                     return
                 request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
+    async def query_all(self, what: str, request: dict[str, Any]) -> list[Item]:
+        """Every item of a Query (or Scan, with `scan`), every page read."""
+        return [i async for page in self._pages(what, request) for i in page]
+
     def _range(self, market: Market, lo: int, hi: int) -> dict[str, Any]:
         """The Query of one market's points with lo <= t <= hi."""
         return {

@@ -137,14 +137,7 @@ class RulesStore:
             "ExpressionAttributeValues": {":u": value(user)},
             "ConsistentRead": True,
         }
-        rules: list[Rule] = []
-        async with translate("Query rules", self.store.outage):
-            while True:
-                response = await self.client.query(**request)
-                rules += [rule_of(i) for i in response["Items"]]
-                if "LastEvaluatedKey" not in response:
-                    break
-                request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        rules = [rule_of(i) for i in await self.store.query_all("Query rules", request)]
         return sorted((r for r in rules if not r.deleted), key=lambda r: r.created)
 
     async def replace(self, rule: Rule, reset: bool) -> Rule:
@@ -153,7 +146,7 @@ class RulesStore:
         current = await self.get(rule.user, rule.id)
         progress = Progress() if reset else current.progress
         if reset:
-            progress = replace(progress, fired=current.progress.fired)
+            progress = progress._replace(fired=current.progress.fired)
         changed = replace(rule, progress=progress, changed=now_ms())
         try:
             async with translate("PutItem rule", self.store.outage):
@@ -194,15 +187,7 @@ class RulesStore:
             "KeyConditionExpression": "g = :g AND c > :c",
             "ExpressionAttributeValues": {":g": value(GROUP), ":c": value(since_ms or -1)},
         }
-        rules: list[Rule] = []
-        async with translate("Query rule changes", self.store.outage):
-            while True:
-                response = await self.client.query(**request)
-                rules += [rule_of(i) for i in response["Items"]]
-                if "LastEvaluatedKey" not in response:
-                    break
-                request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
-        return rules
+        return [rule_of(i) for i in await self.store.query_all("Query rule changes", request)]
 
     async def save_progress(self, rule: Rule, progress: Progress) -> None:
         try:

@@ -32,6 +32,12 @@ RULE_ID = r"^rl_[0-9a-f]{16}$"
 ID_TEXT = Annotated[str, Query(max_length=200)]
 
 
+def within(count: int, limit: int, what: str, setting: str) -> None:
+    """A per-user quota: `422` naming the setting once `count` has reached it."""
+    if count >= limit:
+        raise Invalid(what, f"{setting} reached: {limit} {what} per user", where="body")
+
+
 @router.get("/me", response_model=Me, operation_id="me", responses=UNAUTHORIZED)
 async def me(caller: CallerDep, accounts: AccountsDep) -> Me:
     """The key's user, how many rules and channels it has, and the limits that apply."""

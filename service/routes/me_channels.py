@@ -17,7 +17,7 @@ from service.accounts import Accounts, AccountsDep
 from service.auth import CallerDep
 from service.errors import Invalid
 from service.me_schemas import ChannelCreated, ChannelIn, ChannelList, ChannelOut, TestResult
-from service.routes.me import BODY, UNAUTHORIZED, Responses
+from service.routes.me import BODY, UNAUTHORIZED, Responses, within
 
 router = APIRouter(tags=["me"])
 CHANNEL_ID = r"^ch_[0-9a-f]{16}$"
@@ -79,12 +79,8 @@ async def create_channel(
     """Add a channel. The answer shows its fields, and for a webhook its signing secret, this
     once; every later answer shows only the masked target."""
     store = accounts.channels
-    if len(await store.of_user(caller.user)) >= accounts.settings.max_channels:
-        raise Invalid(
-            "channels",
-            f"TRACKER_MAX_CHANNELS reached: {accounts.settings.max_channels} channels per user",
-            where="body",
-        )
+    limit = accounts.settings.max_channels
+    within(len(await store.of_user(caller.user)), limit, "channels", "TRACKER_MAX_CHANNELS")
     given = body.model_dump(exclude={"name", "kind"}, exclude_none=True)
     fields = await checked(accounts, body.kind, given)
     secret = new_signing_secret() if body.kind == "webhook" else None

@@ -21,7 +21,7 @@ from service.auth import Caller, CallerDep
 from service.deps import StateDep
 from service.errors import Invalid
 from service.me_schemas import RuleIn, RuleList, RuleOut, RulePatch
-from service.routes.me import BODY, RULE_ID, UNAUTHORIZED, Responses
+from service.routes.me import BODY, RULE_ID, UNAUTHORIZED, Responses, within
 from service.routes.symbols import time_param
 
 router = APIRouter(tags=["me"])
@@ -106,12 +106,8 @@ async def create_rule(
     caller: CallerDep, accounts: AccountsDep, state: StateDep, body: Annotated[RuleIn, Body()]
 ) -> RuleOut:
     """Add a rule on any stored market (a pair across markets is exchange `all`)."""
-    if len(await accounts.rules.of_user(caller.user)) >= accounts.settings.max_rules:
-        raise Invalid(
-            "rules",
-            f"TRACKER_MAX_RULES reached: {accounts.settings.max_rules} rules per user",
-            where="body",
-        )
+    count = len(await accounts.rules.of_user(caller.user))
+    within(count, accounts.settings.max_rules, "rules", "TRACKER_MAX_RULES")
     condition = _condition(accounts, body.condition)
     market = await _market(state, body.exchange, body.symbol)
     channels = await _channels(accounts, caller, body.channels)

@@ -62,7 +62,13 @@ def drive(condition: dict[str, Any], terms: Terms, points: list[tuple[int, float
             w = window_of(candidate.condition)
             window = [x for s, x in points[:i] if w is not None and t - w <= s < t]
             progress, did, _ = advance(
-                candidate.condition, candidate.terms, candidate.progress, t, v, prev, window
+                candidate.condition,
+                candidate.terms,
+                book.progress[candidate.id],
+                t,
+                v,
+                prev,
+                window,
             )
             book.advance(candidate.id, progress)
             if did:

@@ -1,0 +1,366 @@
+"""Users' rules at breadth, and their deliveries.
+
+- CPU: the alerter's handling of one tick of 20,000 markets with 100,000 rules (a mix of the
+  four kinds, windows 1 h to 24 h) against the same with none, in-process: the board holds the
+  last hour; a longer window is read through the store, here an in-memory stand-in, so the
+  figure is the CPU of judging, and the reads it would send DynamoDB are counted apart.
+- Memory: the rule book per rule (tracemalloc around loading 100,000 rules).
+- Restart → judging: 100,000 rules read back from DynamoDB Local through the change index.
+- A rule change effective: the follower on DynamoDB Local, a change written, until applied.
+- A crash tick: N rules fire at one tick → every delivery done (alerter's transactions, the
+  delivery worker, a local receiver), each webhook-id received once.
+- `GET /me/rules` with 100 rules, in-process, sequential.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import random
+import time
+import tracemalloc
+from typing import Any, cast
+
+import httpx
+from pydantic import SecretStr
+
+from alerter.processor import Processor
+from alerter.records import Change
+from alerter.user_rules import RuleBook, RuleJudge
+from bench.report import Row, ms, pct, verdict
+from common import aws
+from common.channels import Channel, new_signing_secret
+from common.channels_store import ChannelsStore, new_channel_id
+from common.conditions import (
+    AverageMultiple,
+    CrossesAbove,
+    CrossesBelow,
+    Terms,
+)
+from common.conditions import (
+    Change as ChangeCondition,
+)
+from common.db import Store
+from common.models import Market, Point
+from common.rules import Rule
+from common.rules_store import RulesStore, new_rule_id, now_ms, rule_item
+from common.schema import init_db
+from common.sealed import Sealer, new_secret_key
+from common.settings import Settings
+from common.window import Board
+
+MARKETS, RULES, STEP = 20_000, 100_000, 60
+HISTORY = 61  # ticks held: the hour the board keeps and one more
+WINDOWS = (3600, 4 * 3600, 12 * 3600, 86400)
+
+
+class Table:
+    """The store as the processor sees it, in memory: the series and nothing written."""
+
+    def __init__(self, series: dict[Market, list[Point]], settings: Settings) -> None:
+        self.series = series
+        self.settings = settings
+        self.client = None
+        self.reads = 0
+        self.fired = 0
+
+    async def last_alert_time(self, market: Market) -> int | None:
+        return None
+
+    async def query_points(
+        self, market: Market, start: float, end: float, consistent: bool = False
+    ) -> list[Point]:
+        self.reads += 1
+        return [p for p in self.series.get(market, []) if start < p.t <= end]
+
+    async def point_before(self, market: Market, t: int) -> Point | None:
+        self.reads += 1
+        older = [p for p in self.series.get(market, []) if p.t < t]
+        return older[-1] if older else None
+
+    async def record(self, *args: Any) -> None:  # the house outbox and the rules' deliveries
+        self.fired += 1
+
+    async def save_progress(self, *args: Any) -> None:
+        return None
+
+
+def rules_over(
+    markets: list[Market], n: int, rng: random.Random, levels: dict[Market, float]
+) -> list[Rule]:
+    out = []
+    for i in range(n):
+        market = markets[i % len(markets)]
+        level = levels[market]
+        kind = i % 4
+        if kind == 0:
+            condition: Any = CrossesAbove(level * rng.uniform(1.001, 1.05))
+        elif kind == 1:
+            condition = CrossesBelow(level * rng.uniform(0.95, 0.999))
+        elif kind == 2:
+            condition = ChangeCondition(rng.choice((1.0, 5.0, 10.0)), rng.choice(WINDOWS), "any")
+        else:
+            condition = AverageMultiple(
+                rng.choice((1.5, 2.0, 3.0)), rng.choice(WINDOWS), 30, "above"
+            )
+        out.append(
+            Rule(
+                new_rule_id(),
+                f"u{i % 1000}",
+                f"r{i}",
+                market,
+                "price",
+                condition,
+                Terms("rearm", 3600, 0),
+                (),
+                0.0,
+                changed=1,
+            )
+        )
+    return out
+
+
+async def cpu(settings: Settings) -> list[Row]:
+    rng = random.Random(7)
+    markets = [Market("bench", f"m{i:05d}usd") for i in range(MARKETS)]
+    end = 1_800_000_000
+    levels = {m: math.exp(rng.uniform(-3, 8)) for m in markets}
+    series = {
+        m: [
+            Point(m, end - STEP * (HISTORY - k), levels[m] * (1 + 0.001 * math.sin(k)), 10.0)
+            for k in range(HISTORY)
+        ]
+        for m in markets
+    }
+    rules = rules_over(markets, RULES, rng, levels)
+    tick = [
+        Change(
+            m,
+            end + STEP,
+            Point(m, end + STEP, levels[m] * (1 + rng.uniform(-0.01, 0.01)), 10.0),
+            "1",
+            None,
+        )
+        for m in markets
+    ]
+
+    async def run(with_rules: bool) -> tuple[float, Table]:
+        table = Table(series, settings)
+        board = Board.holding_alert_window(86400, 3600, STEP)
+        for points in series.values():
+            board.load(points)
+        judge = None
+        if with_rules:
+            judge = RuleJudge(cast(Any, table), board)
+            judge.deliveries = cast(Any, table)
+            judge.rules = cast(Any, table)
+            for rule in rules:
+                judge.book.apply(rule)
+        processor = Processor(settings, cast(Any, table), cast(Any, table), board, judge)
+        processor.loaded = dict.fromkeys(markets, time.time())
+        processor.last_alert = dict.fromkeys(markets)
+        started = time.process_time()
+        for i in range(0, len(tick), 1000):
+            await processor.handle(tick[i : i + 1000])
+        return time.process_time() - started, table
+
+    bare, _ = await run(False)
+    ruled, table = await run(True)
+    ratio = ruled / bare
+    tracemalloc.start()
+    before = tracemalloc.take_snapshot()
+    book = RuleBook()
+    for rule in rules:
+        book.apply(rule)
+    after = tracemalloc.take_snapshot()
+    tracemalloc.stop()
+    per_rule = sum(s.size_diff for s in after.compare_to(before, "filename")) / RULES
+    return [
+        Row("rules: alerter CPU per record, no rules", f"{bare / MARKETS * 1e6:.0f} µs"),
+        Row(
+            f"rules: alerter CPU per record, {RULES:,} rules / {MARKETS:,} markets",
+            f"{ruled / MARKETS * 1e6:.0f} µs ({ratio:.2f}×)",
+            "≤ 1.5× no rules",
+            verdict(ratio <= 1.5),
+        ),
+        Row(
+            "rules: table reads per record (windows beyond the board's hour)",
+            f"{table.reads / MARKETS:.2f}",
+        ),
+        Row(
+            "rules: rule book memory per rule",
+            f"{per_rule:.0f} B",
+            "≤ 1 KB",
+            verdict(per_rule <= 1024),
+        ),
+        Row("rules: fired in that tick", f"{table.fired}"),
+    ]
+
+
+async def load_and_follow(settings: Settings) -> list[Row]:
+    async with aws.dynamodb(settings) as client:
+        await init_db(client, settings)
+        store = Store(client, settings)
+        rng = random.Random(3)
+        markets = [Market("bench", f"m{i:05d}usd") for i in range(MARKETS)]
+        levels = dict.fromkeys(markets, 100.0)
+        rules = rules_over(markets, RULES, rng, levels)
+        table = settings.table("rules")
+        started = time.monotonic()
+        for i in range(0, len(rules), 25):
+            stamp = now_ms()
+            items = [
+                {"PutRequest": {"Item": rule_item(r.__class__(**{**r.__dict__, "changed": stamp}))}}
+                for r in rules[i : i + 25]
+            ]
+            pending: Any = {table: items}
+            while pending:
+                answer = await client.batch_write_item(RequestItems=pending)
+                pending = answer.get("UnprocessedItems") or None
+        written = time.monotonic() - started
+        judge = RuleJudge(store, None)
+        started = time.monotonic()
+        await judge.load()
+        loaded = time.monotonic() - started
+        await asyncio.sleep(6)  # past the follower's overlap: it asks for new changes only
+        # Changes while the follower runs: each written, then timed until the book has it.
+        stop = asyncio.Event()
+        follower = asyncio.create_task(judge.follow(stop))
+        delays = []
+        for rule in rules[:20]:
+            changed = rule.__class__(**{**rule.__dict__, "paused": True, "changed": now_ms()})
+            at = time.monotonic()
+            await client.put_item(TableName=table, Item=rule_item(changed))
+            while not judge.book.rules[rule.id].paused:
+                await asyncio.sleep(0.02)
+            delays.append(time.monotonic() - at)
+        stop.set()
+        await follower
+    return [
+        Row(f"rules: {RULES:,} rules written to DynamoDB Local", f"{written:.1f} s"),
+        Row(
+            "rules: alerter restart → judging (rule book loaded)",
+            f"{loaded:.1f} s",
+            "≤ 10 s",
+            verdict(loaded <= 10),
+        ),
+        Row(
+            "rules: a rule change effective, p99 of 20",
+            f"{pct(delays, 0.99):.2f} s",
+            "≤ 5 s",
+            verdict(pct(delays, 0.99) <= 5),
+        ),
+    ]
+
+
+async def crash_tick(settings: Settings, fires: int = 1000) -> list[Row]:
+    from notifier.worker import Deliverer
+    from service.app import create_app
+    from tests.helpers.receiver import receiving
+
+    settings = settings.model_copy(
+        update={
+            "secret_key": SecretStr(new_secret_key()),
+            "allow_targets": ["127.0.0.2/32"],
+            "max_notifications": 10**6,
+        }
+    )
+    async with aws.dynamodb(settings) as client, receiving("127.0.0.2") as receiver:
+        await init_db(client, settings)
+        store = Store(client, settings)
+        channel = Channel(
+            new_channel_id(),
+            "crowd",
+            "h",
+            "webhook",
+            {"url": receiver.url},
+            time.time(),
+            None,
+            new_signing_secret(),
+        )
+        await ChannelsStore(store, Sealer(settings.sealing_key())).put(channel)
+        market = Market("bitfinex", "btcusd")
+        await store.put_points([Point(market, 1_800_000_000, 100.0, 1.0)])
+        rules = [
+            Rule(
+                new_rule_id(),
+                "crowd",
+                f"r{i}",
+                market,
+                "price",
+                CrossesAbove(150.0 + i * 1e-3),
+                Terms("once", 0, 0),
+                (channel.id,),
+                0.0,
+            )
+            for i in range(fires)
+        ]
+        rules_store = RulesStore(store)
+        for rule in rules:
+            await rules_store.put(rule)
+        judge = RuleJudge(store, None)
+        await judge.load()
+        stop = asyncio.Event()
+        deliverer = Deliverer(settings, store)
+        worker = asyncio.create_task(deliverer.main(stop))
+        started = time.monotonic()
+        await judge.judge_all([Point(market, 1_800_000_060, 200.0, 1.0)])
+        judged = time.monotonic() - started
+        while len(set(receiver.ids())) < fires and time.monotonic() - started < 600:
+            await asyncio.sleep(0.2)
+        done = time.monotonic() - started
+        stop.set()
+        await worker
+        once = len(receiver.ids()) == len(set(receiver.ids())) == fires
+
+        # GET /me/rules of a user with 100 rules, in-process and sequential.
+        from common.users_store import UsersStore
+
+        users = UsersStore(store)
+        await users.add_user("hundred")
+        _, key = await users.create_key("hundred")
+        for rule in rules[:100]:
+            await rules_store.put(
+                rule.__class__(**{**rule.__dict__, "id": new_rule_id(), "user": "hundred"})
+            )
+        app = create_app(settings)
+        timings = []
+        async with (
+            app.router.lifespan_context(app),
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://b") as http,
+        ):
+            for _ in range(200):
+                at = time.perf_counter()
+                answer = await http.get("/me/rules", headers={"Authorization": f"Bearer {key}"})
+                timings.append(time.perf_counter() - at)
+                assert answer.status_code == 200 and len(answer.json()["rules"]) == 100
+    return [
+        Row(f"rules: crash tick, {fires:,} rules fire → alerts recorded", f"{judged:.1f} s"),
+        Row(
+            f"rules: crash tick, {fires:,} rules fire → every webhook delivered",
+            f"{done:.1f} s",
+            "10,000 within 60 s",
+            verdict(done * 10_000 / fires <= 60),
+        ),
+        Row(
+            "rules: crash tick, each webhook-id received once",
+            "yes" if once else "NO",
+            "once",
+            verdict(once),
+        ),
+        Row(
+            "rules: GET /me/rules (100 rules), p99, in-process",
+            ms(pct(timings, 0.99)),
+            "≤ 20 ms",
+            verdict(pct(timings, 0.99) <= 0.02),
+        ),
+    ]
+
+
+async def rules_bench(settings: Settings) -> list[Row]:
+    rows: list[Row] = []
+    for part in (cpu, load_and_follow, crash_tick):
+        started = time.monotonic()
+        rows += await part(settings)
+        print(f"  {part.__name__}: {time.monotonic() - started:.0f} s", flush=True)
+    return rows
