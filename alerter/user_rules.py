@@ -15,11 +15,15 @@ changed, paused or deleted takes effect within about a second.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import os
 import time
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 from common.conditions import CrossesAbove, CrossesBelow, Progress, advance, window_of
 from common.db import Store
@@ -29,11 +33,13 @@ from common.lifecycle import sleep_unless
 from common.messages import rule_payload
 from common.models import METRICS, Market, Metric, Point
 from common.rules import Rule, condition_dict
-from common.rules_store import RulesStore
+from common.rules_store import TOMBSTONE_TTL, RulesStore, rule_fields, rule_from_fields
 from common.window import Board
 
 log = logging.getLogger(__name__)
 FOLLOW_EVERY = 1.0  # seconds between two looks at the rules' change index
+# A checkpoint older than this may miss deletions whose tombstones have expired.
+CHECKPOINT_MAX_AGE = TOMBSTONE_TTL / 2
 OVERLAP_MS = 5_000  # changes are asked for again this far back (clocks, index lag)
 FIRING = 16  # alerts of one point recorded at once (a crash tick fires thousands)
 
@@ -190,8 +196,9 @@ class RuleJudge:
     """Judges each new point against the users' rules of its market; fires through one
     transaction per alert (alert, progress, deliveries) conditional on the alert's id."""
 
-    def __init__(self, store: Store, board: Board | None) -> None:
+    def __init__(self, store: Store, board: Board | None, saved: Path | None = None) -> None:
         self.store = store
+        self.saved = saved  # the rule book's checkpoint, beside the alerter's state
         self.rules = RulesStore(store)
         self.deliveries = DeliveriesStore(store)
         self.book = RuleBook()
@@ -201,11 +208,58 @@ class RuleJudge:
         self.loaded = False
 
     async def load(self) -> None:
+        """The rule book: from its checkpoint and the changes since, else every rule from
+        the table (the change index, read whole)."""
         started = time.monotonic()
-        for rule in await self.rules.changes(None):
+        since = await asyncio.to_thread(self._restore)
+        for rule in await self.rules.changes(since):
             self.book.apply(rule)
         self.loaded = True
-        log.info("%d user rule(s) loaded in %.1f s", len(self.book), time.monotonic() - started)
+        where = "the table" if since is None else "its checkpoint and the changes since"
+        log.info(
+            "%d user rule(s) loaded from %s in %.1f s",
+            len(self.book),
+            where,
+            time.monotonic() - started,
+        )
+
+    def _restore(self) -> int | None:
+        """Rules from the checkpoint; the change time to read the table from (None: all)."""
+        if self.saved is None or not self.saved.exists():
+            return None
+        try:
+            saved = json.loads(self.saved.read_text())
+            if time.time() - saved["at"] > CHECKPOINT_MAX_AGE:
+                log.info("rule book checkpoint older than the tombstones kept: not used")
+                return None
+            for fields in saved["rules"]:
+                rule = rule_from_fields(fields)
+                self.book.apply(rule)
+                self.book.progress[rule.id] = Progress(*fields["progress"])
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            log.warning(
+                "rule book checkpoint %s not used (%s): reading every rule", self.saved, exc
+            )
+            self.book = RuleBook()
+            return None
+        return int(saved["version"]) - OVERLAP_MS
+
+    def snapshot(self) -> dict[str, Any]:
+        """What `save` writes: every live rule with its progress, and the newest change."""
+        rules = [
+            rule_fields(rule) | {"progress": list(self.book.progress[rule.id])}
+            for rule in self.book.rules.values()
+        ]
+        return {"at": time.time(), "version": self.book.version, "rules": rules}
+
+    def save(self, snapshot: dict[str, Any]) -> None:
+        """Write the rule book's checkpoint whole, then rename (in a thread: it is large)."""
+        if self.saved is None:
+            return
+        self.saved.parent.mkdir(parents=True, exist_ok=True)
+        partial = self.saved.with_suffix(".partial")
+        partial.write_text(json.dumps(snapshot, separators=(",", ":")))
+        os.replace(partial, self.saved)
 
     async def follow(self, stop: asyncio.Event) -> None:
         """Apply rule changes as the API writes them, until stopped."""

@@ -40,7 +40,7 @@ class Alerter:
         self.board = Board.holding_alert_window(
             settings.rank_window, settings.alert_window, settings.fetch_interval
         )
-        self.rules = RuleJudge(store, self.board)
+        self.rules = RuleJudge(store, self.board, settings.state_file.with_suffix(".rules"))
         self.processor = Processor(settings, store, self.outbox, self.board, self.rules)
         self.reader = StreamReader(store, streams, settings.worker_id, self.processor.handle)
         self.publish_every = publish_every
@@ -108,8 +108,11 @@ class Alerter:
             self.processor.loaded,
             time.time(),
         )
+        rules = self.rules.snapshot() if self.rules.loaded else None
         try:
             size = await asyncio.to_thread(checkpoint.write, self.settings, head, chunks)
+            if rules is not None:
+                await asyncio.to_thread(self.rules.save, rules)
         except OSError as exc:
             log.warning("state checkpoint not written (%s)", exc)
             return

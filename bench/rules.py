@@ -17,8 +17,10 @@ from __future__ import annotations
 import asyncio
 import math
 import random
+import tempfile
 import time
 import tracemalloc
+from pathlib import Path
 from typing import Any, cast
 
 import httpx
@@ -222,6 +224,14 @@ async def load_and_follow(settings: Settings) -> list[Row]:
         started = time.monotonic()
         await judge.load()
         loaded = time.monotonic() - started
+        checkpoint = Path(tempfile.mkdtemp()) / "bench.rules"
+        judge.saved = checkpoint
+        judge.save(judge.snapshot())
+        again = RuleJudge(store, None, checkpoint)
+        started = time.monotonic()
+        await again.load()
+        restored = time.monotonic() - started
+        assert len(again.book) == len(judge.book) == RULES
         await asyncio.sleep(6)  # past the follower's overlap: it asks for new changes only
         # Changes while the follower runs: each written, then timed until the book has it.
         stop = asyncio.Event()
@@ -239,10 +249,14 @@ async def load_and_follow(settings: Settings) -> list[Row]:
     return [
         Row(f"rules: {RULES:,} rules written to DynamoDB Local", f"{written:.1f} s"),
         Row(
-            "rules: alerter restart → judging (rule book loaded)",
+            "rules: alerter first start → judging (every rule read from the table)",
             f"{loaded:.1f} s",
+        ),
+        Row(
+            "rules: alerter restart → judging (its checkpoint + the changes since)",
+            f"{restored:.1f} s",
             "≤ 10 s",
-            verdict(loaded <= 10),
+            verdict(restored <= 10),
         ),
         Row(
             "rules: a rule change effective, p99 of 20",

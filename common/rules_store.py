@@ -35,33 +35,39 @@ def now_ms() -> int:
 
 
 def rule_item(rule: Rule) -> dict[str, Any]:
+    return dump(rule_fields(rule))
+
+
+def rule_fields(rule: Rule) -> dict[str, Any]:
+    """A rule as plain values: its item's attributes (also the alerter's checkpoint of them)."""
     p = rule.progress
-    return dump(
-        {
-            "u": rule.user,
-            "id": rule.id,
-            "name": rule.name,
-            "m": rule.market.key,
-            "metric": rule.metric,
-            "cond": condition_dict(rule.condition),
-            "repeat": rule.terms.repeat,
-            "cooldown": rule.terms.cooldown,
-            "expires": rule.terms.expires,
-            "ch": list(rule.channels),
-            "paused": rule.paused,
-            "created": rule.created,
-            "g": GROUP,
-            "c": rule.changed,
-            "state": p.state,
-            "fired": p.fired,
-            "lf": p.last_fired,
-            "j": p.judged,
-        }
-    )
+    return {
+        "u": rule.user,
+        "id": rule.id,
+        "name": rule.name,
+        "m": rule.market.key,
+        "metric": rule.metric,
+        "cond": condition_dict(rule.condition),
+        "repeat": rule.terms.repeat,
+        "cooldown": rule.terms.cooldown,
+        "expires": rule.terms.expires,
+        "ch": list(rule.channels),
+        "paused": rule.paused,
+        "created": rule.created,
+        "g": GROUP,
+        "c": rule.changed,
+        "state": p.state,
+        "fired": p.fired,
+        "lf": p.last_fired,
+        "j": p.judged,
+    }
 
 
 def rule_of(item: dict[str, Any]) -> Rule:
-    v = load(item)
+    return rule_from_fields(load(item))
+
+
+def rule_from_fields(v: dict[str, Any]) -> Rule:
     return Rule(
         id=v["id"],
         user=v["u"],

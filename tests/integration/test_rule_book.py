@@ -1,0 +1,77 @@
+"""The alerter's rule book on DynamoDB Local: loaded whole from the change index, followed
+as the API changes rules, and restored from its checkpoint plus the changes made while the
+alerter was away (a rule added, one deleted, one paused), or from the table when the
+checkpoint cannot be read."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from alerter.user_rules import RuleJudge
+from common.conditions import CrossesAbove, Terms
+from common.db import Store
+from common.models import Market
+from common.rules import Rule
+from common.rules_store import RulesStore, new_rule_id
+from tests.conftest import wait_for
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def rule(user: str = "alice", level: float = 100.0) -> Rule:
+    market = Market("bitfinex", "btcusd")
+    return Rule(
+        new_rule_id(),
+        user,
+        "r",
+        market,
+        "price",
+        CrossesAbove(level),
+        Terms("once", 0, 0),
+        (),
+        time.time(),
+    )
+
+
+async def test_the_book_follows_changes_and_restores_from_its_checkpoint(
+    store: Store, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    rules = RulesStore(store)
+    first, second = await rules.put(rule()), await rules.put(rule(level=200.0))
+    saved = tmp_path / "alerter.rules"
+    judge = RuleJudge(store, None, saved)
+    await judge.load()
+    assert set(judge.book.rules) == {first.id, second.id}
+
+    stop = asyncio.Event()
+    follower = asyncio.create_task(judge.follow(stop))
+    third = await rules.put(rule(level=300.0))
+    await wait_for(lambda: third.id in judge.book.rules, 10, "a new rule followed")
+    await rules.delete("alice", first.id)
+    await wait_for(lambda: first.id not in judge.book.rules, 10, "a deletion followed")
+    judge.save(judge.snapshot())
+    stop.set()
+    await follower
+
+    # While the alerter is away: one more rule, one deleted, one paused.
+    fourth = await rules.put(rule(level=400.0))
+    await rules.delete("alice", third.id)
+    await rules.replace(replace(second, paused=True), reset=False)
+    restored = RuleJudge(store, None, saved)
+    caplog.set_level("INFO", logger="alerter.user_rules")
+    await restored.load()
+    assert "from its checkpoint and the changes since" in caplog.text
+    assert set(restored.book.rules) == {second.id, fourth.id}
+    assert restored.book.rules[second.id].paused
+    assert sorted(restored.book.index[(second.market, "price")].above.levels) == [200.0, 400.0]
+
+    saved.write_text("{not json")
+    fallback = RuleJudge(store, None, saved)
+    await fallback.load()
+    assert "not used" in caplog.text
+    assert set(fallback.book.rules) == {second.id, fourth.id}
