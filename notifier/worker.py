@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 LEASE = 30.0  # seconds a claimed delivery is ours before another notifier may take it
 CONCURRENCY = 64
 POLL = 0.5  # seconds between looks at the outbox when it had nothing due
+HEARTBEAT = 5.0  # seconds between two heartbeats (/status)
 BACKOFF_BASE, BACKOFF_CAP = 2.0, 300.0
 
 
@@ -85,8 +86,12 @@ class Deliverer:
         )
         async with session(self.allowed) as self.http:
             tasks: set[asyncio.Task[None]] = set()
+            beat = 0.0
             while not stop.is_set():
                 touch_alive("notifier", self.settings.worker_id)
+                if time.monotonic() - beat > HEARTBEAT:
+                    beat = time.monotonic()
+                    await self.heartbeat()
                 try:
                     due = await self.deliveries.due(int(time.time() * 1000), 200)
                 except StoreUnavailable:  # the store's Outage says so, once per outage
@@ -105,6 +110,20 @@ class Deliverer:
                 await sleep_unless(stop, 0.05 if fresh else POLL)
             if tasks:
                 await asyncio.wait(tasks, timeout=10)
+
+    async def heartbeat(self) -> None:
+        """What /status shows of the delivery worker."""
+        fields: dict[str, float | int | str] = {
+            "at": time.time(),
+            "delivered": self.delivered,
+            "failed": self.failed,
+            "retried": self.retried,
+            "in_flight": len(self.inflight),
+        }
+        try:
+            await self.store.put_heartbeat("notifier", fields)
+        except StoreError as exc:
+            log.debug("heartbeat not written: %s", exc)
 
     async def _attempt(self, delivery: Delivery) -> None:
         try:

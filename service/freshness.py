@@ -32,6 +32,7 @@ class Reading:
     alerter: Beat | None
     limit: float  # seconds after which data counts as stale
     figures: FiguresDoc | None = None  # the newest cross-market figures
+    notifier: Beat | None = None
 
     @property
     def ready(self) -> bool:
@@ -122,6 +123,25 @@ class Reading:
             return Component(ok=False, detail=f"silent: {text}: is it running?", age_seconds=age)
         return Component(ok=True, detail=text, age_seconds=age)
 
+    def notifier_component(self) -> Component:
+        if self.store_error is not None:
+            return Component(ok=False, detail="unknown while DynamoDB is unreachable")
+        if self.notifier is None:
+            return Component(
+                ok=False,
+                detail="no heartbeat: is `tracker deliver` running? (alerts recorded, not sent)",
+            )
+        beat = self.notifier
+        age = self.at - float(beat.get("at", 0))
+        text = (
+            f"heartbeat {age:.0f} s ago; {int(float(beat.get('delivered', 0)))} delivered, "
+            f"{int(float(beat.get('retried', 0)))} retried, "
+            f"{int(float(beat.get('failed', 0)))} failed since start"
+        )
+        if age > ALERTER_SILENT:
+            return Component(ok=False, detail=f"silent: {text}: is it running?", age_seconds=age)
+        return Component(ok=True, detail=text, age_seconds=age)
+
     def pairs(self) -> Component:
         """The cross-market figures: how many, how fresh, what could not be placed."""
         doc = self.figures
@@ -155,8 +175,9 @@ class Reading:
 
     def status(self) -> Status:
         dynamodb, board, alerter = self.dynamodb(), self.board(), self.alerter_component()
-        fetcher, pairs = self.fetchers(), self.pairs()
+        fetcher, pairs, notifier = self.fetchers(), self.pairs(), self.notifier_component()
         named = [("DynamoDB", dynamodb), ("figures", board), ("alerter", alerter)]
+        named += [("delivery worker", notifier)]
         named += [(f"fetcher {name}", c) for name, c in fetcher.items()]
         named += [("pairs", pairs)]
         return Status(
@@ -165,6 +186,7 @@ class Reading:
             board=board,
             fetcher=fetcher,
             alerter=alerter,
+            notifier=notifier,
             pairs=pairs,
             problems=[f"{name}: {c.detail}" for name, c in named if not c.ok] + self.mismatches(),
         )
@@ -176,7 +198,7 @@ async def reading(state: State) -> Reading:
     if cached is not None and time.monotonic() - cached[0] < 1.0:
         return cached[1]
     error: str | None = None
-    beats: dict[str, Beat | None] = {"fetcher": None, "alerter": None}
+    beats: dict[str, Beat | None] = {"fetcher": None, "alerter": None, "notifier": None}
     try:
         await state.store.ping()
         for name in beats:
@@ -200,6 +222,7 @@ async def reading(state: State) -> Reading:
         beats["alerter"],
         2 * interval + 10,
         figures,
+        beats["notifier"],
     )
     state.freshness = (time.monotonic(), found)
     return found

@@ -171,6 +171,7 @@ class Status(BaseModel):
     board: Component
     fetcher: dict[str, Component] = Field(description="One entry per source")
     alerter: Component
+    notifier: Component = Field(description="The delivery worker (`tracker deliver`)")
     pairs: Component = Field(description="The cross-market figures: pairs, assets, checks")
     problems: list[str] = Field(description="Every component that is not ok, in words")
 
