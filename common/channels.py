@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import re
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Final, Literal
 
 from yarl import URL
@@ -152,7 +152,6 @@ class Channel:
     created: float
     disabled: str | None = None  # why the channel no longer sends (a 410 from the receiver)
     secret: str | None = None  # webhooks: the signing secret
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def target(self) -> str:

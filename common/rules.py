@@ -4,7 +4,7 @@ progress, as the API shows it and the alerter judges it. Pure."""
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 from common.conditions import (
@@ -136,9 +136,6 @@ class Rule:
         if self.terms.expires is not None and now > self.terms.expires:
             return "expired"
         return self.progress.state
-
-    def with_progress(self, progress: Progress) -> Rule:
-        return replace(self, progress=progress)
 
     def public(self, now: float) -> dict[str, Any]:
         return {

@@ -18,7 +18,6 @@ from collections.abc import Callable
 
 import aiohttp
 
-from common.channels import Channel
 from common.channels_store import ChannelsStore
 from common.db import Store
 from common.deliveries_store import HOUSE, DeliveriesStore, Delivery
@@ -257,7 +256,3 @@ class Deliverer:
         label = apprise_label(url)
         payload = delivery.payload
         return await send_apprise(url, payload["title"], payload["text"]), label
-
-
-def channel_label(channel: Channel) -> str:
-    return f"{channel.kind} {channel.target}"

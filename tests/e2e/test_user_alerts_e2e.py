@@ -188,8 +188,8 @@ async def test_each_alert_reaches_the_users_webhook_through_kills_and_outages(
         shown = (await http.get(f"/me/channels/{channel['id']}", headers=auth)).json()
         assert shown["disabled"] is True and "410" in shown["disabled_reason"]
 
-        status = (await http.get("/status")).json()["notifier"]
-        assert status["ok"] and " delivered, " in status["detail"], status
+        worker = (await http.get("/status")).json()["notifier"]
+        assert worker["ok"] and " delivered, " in worker["detail"], worker
         bodies = receiver.verified(channel["secret"])
         assert {b["alert"]["id"] for b in bodies} == {first, second, third, fourth, fifth}
         for name in ("service", "alerter", "notifier-2"):
