@@ -8,6 +8,8 @@ StoreError → 503 + Retry-After (common.errors): DynamoDB cannot answer and not
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
@@ -35,11 +37,22 @@ class NotReady(TrackerError):
         self.retry_after = retry_after
 
 
+def printable(value: Any) -> Any:
+    """A client's text as an answer may show it: lone surrogates (not UTF-8) escaped."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, list | tuple):
+        return [printable(v) for v in value]
+    if isinstance(value, dict):
+        return {printable(k): printable(v) for k, v in value.items()}
+    return value
+
+
 def install(app: FastAPI) -> None:
     async def invalid(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, Invalid)
         detail = [{"type": "value_error", "loc": [exc.where, exc.parameter], "msg": exc.message}]
-        return JSONResponse({"detail": detail}, status_code=422)
+        return JSONResponse({"detail": printable(detail)}, status_code=422)
 
     async def not_found(_: Request, exc: Exception) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=404)
@@ -71,7 +84,7 @@ def install(app: FastAPI) -> None:
             {k: v for k, v in error.items() if k not in ("input", "ctx", "url")}
             for error in exc.errors()
         ]
-        return JSONResponse({"detail": jsonable_encoder(detail)}, status_code=422)
+        return JSONResponse({"detail": printable(jsonable_encoder(detail))}, status_code=422)
 
     app.add_exception_handler(RequestValidationError, validation)
     app.add_exception_handler(Unauthorized, unauthorized)

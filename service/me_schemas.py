@@ -7,11 +7,26 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 Strict = ConfigDict(extra="forbid")
-Name = Annotated[str, Field(min_length=1, max_length=64, description="Your name for it")]
-Text = Annotated[str, Field(min_length=1, max_length=2048)]
+
+
+def plain_text(value: str) -> str:
+    """Text a JSON answer can carry back: valid Unicode (no lone surrogates), no controls."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("not valid Unicode text") from None
+    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise ValueError("control characters are not allowed")
+    return value
+
+
+Plain = AfterValidator(plain_text)
+Name = Annotated[str, Field(min_length=1, max_length=64, description="Your name for it"), Plain]
+ChannelRef = Annotated[str, Field(pattern=r"^ch_[0-9a-f]{16}$", description="A channel's id")]
+Text = Annotated[str, Field(min_length=1, max_length=2048), Plain]
 
 
 class Limits(BaseModel):
@@ -151,7 +166,7 @@ class RuleIn(BaseModel):
     repeat: Literal["once", "rearm"] = "once"
     cooldown: Annotated[int, Field(ge=0, le=31_536_000)] = 3600
     expires: str | int | None = Field(default=None, description="ISO-8601 or epoch seconds")
-    channels: Annotated[list[str], Field(max_length=10)] = []
+    channels: Annotated[list[ChannelRef], Field(max_length=10)] = []
 
 
 class RulePatch(BaseModel):
@@ -164,7 +179,7 @@ class RulePatch(BaseModel):
     repeat: Literal["once", "rearm"] | None = None
     cooldown: Annotated[int, Field(ge=0, le=31_536_000)] | None = None
     expires: str | int | None = None
-    channels: Annotated[list[str], Field(max_length=10)] | None = None
+    channels: Annotated[list[ChannelRef], Field(max_length=10)] | None = None
     paused: bool | None = None
 
 
