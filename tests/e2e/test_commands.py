@@ -195,7 +195,11 @@ async def test_serve_with_workers_answers_from_each_and_stops_cleanly(
     }
     server = processes.start("serve", [*TRACKER, "serve", "--workers", "2"], env)
     dynamodb_local.wait_for_port(port)
-    children = Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()
+    # The supervisor binds the port before it starts its workers: wait for both.
+    deadline = time.monotonic() + 30
+    while len(children := _children(server.pid)) < 2:
+        assert time.monotonic() < deadline, f"workers started: {children}"
+        time.sleep(0.1)
     assert len(children) == 2
     deadline = time.monotonic() + 20
     answers: list[int] = []
@@ -209,3 +213,7 @@ async def test_serve_with_workers_answers_from_each_and_stops_cleanly(
     assert set(answers) == {200}
     assert processes.stop("serve", 20) == 0
     assert not any(Path(f"/proc/{child}").exists() for child in children)
+
+
+def _children(pid: int) -> list[str]:
+    return Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
