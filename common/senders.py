@@ -58,6 +58,15 @@ def restrict_apprise(schemas: tuple[str, ...]) -> None:
     NotificationManager().enable_only(*schemas)  # type: ignore[no-untyped-call]
 
 
+def unrestrict_apprise() -> None:
+    """Every plugin apprise has back (a process that ran a delivery worker in-process, as
+    the tests do, and goes on to use apprise for something else)."""
+    from apprise.manager_plugins import NotificationManager
+
+    manager = NotificationManager()  # type: ignore[no-untyped-call]
+    manager.enable_only(*manager.schemas())  # type: ignore[no-untyped-call]
+
+
 def schemas_of(urls: list[str]) -> tuple[str, ...]:
     return tuple(sorted({u.partition("://")[0].lower() for u in urls if "://" in u}))
 

@@ -172,6 +172,10 @@ async def running_deliverer(settings: Settings) -> AsyncIterator[Any]:
         finally:
             stop.set()
             await asyncio.wait_for(task, 30)
+            # The worker restricts apprise process-wide: give the rest of the session it all.
+            from common.senders import unrestrict_apprise
+
+            unrestrict_apprise()
 
 
 async def wait_for(condition: Any, timeout: float, what: str = "condition") -> None:

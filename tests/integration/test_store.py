@@ -10,7 +10,7 @@ import time
 from common import aws
 from common.db import Store
 from common.models import Market, Point
-from common.schema import init_db
+from common.schema import TABLES, init_db
 from common.settings import Settings
 from common.ticks import tick_floor
 from tests.conftest import make_settings
@@ -78,14 +78,14 @@ async def test_every_write_appears_as_a_stream_record(store: Store, settings: Se
 
 
 async def test_init_db_twice_is_a_no_op_the_second_time(dynamodb_url: str) -> None:
-    """The first run creates three tables and turns on TTL; the second changes nothing."""
+    """The first run creates every table and turns on TTL; the second changes nothing."""
     settings = make_settings(dynamodb_url)
     async with aws.dynamodb(settings) as client:
         first = await init_db(client, settings)
         second = await init_db(client, settings)
         ttl = await client.describe_time_to_live(TableName=settings.table("points"))
         table = (await client.describe_table(TableName=settings.table("points")))["Table"]
-    assert len([c for c in first if c.startswith("created")]) == 3
+    assert len([c for c in first if c.startswith("created")]) == len(TABLES) == 9
     assert second == []
     assert ttl["TimeToLiveDescription"]["TimeToLiveStatus"] == "ENABLED"
     assert table["StreamSpecification"]["StreamViewType"] == "NEW_IMAGE"
