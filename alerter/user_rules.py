@@ -169,9 +169,10 @@ class History:
         if self.board is not None:
             series = self.board.series.get(market)
             if series is not None:
-                held = series[metric].between(0, t)
-                if held:
-                    return held[-1]
+                held = series[metric]
+                i = bisect_left(held.ticks, t)  # the newest held value before t
+                if i:
+                    return held.values[i - 1]
         if (market, t) not in self.before:
             self.table_reads += 1
             self.before[(market, t)] = await self.store.point_before(market, t)
@@ -181,7 +182,7 @@ class History:
     async def window(self, market: Market, metric: Metric, lo: int, t: int) -> list[float]:
         """The market's values with lo ≤ time < t, oldest first."""
         board = self.board
-        if board is not None and lo > board.seal_line() and t <= board.window_end + 1:
+        if board is not None and lo > board.seal_line():
             series = board.series.get(market)
             return series[metric].between(lo, t) if series is not None else []
         key = (market, lo, t)

@@ -269,7 +269,7 @@ class Store:
                 request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
     async def query_all(self, what: str, request: dict[str, Any]) -> list[Item]:
-        """Every item of a Query (or Scan, with `scan`), every page read."""
+        """Every item of a Query, every page read."""
         return [i async for page in self._pages(what, request) for i in page]
 
     def _range(self, market: Market, lo: int, hi: int) -> dict[str, Any]:

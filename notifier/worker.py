@@ -37,6 +37,7 @@ from common.senders import (
 )
 from common.settings import Settings
 from common.targets import networks
+from common.users_store import UsersStore
 
 log = logging.getLogger(__name__)
 LEASE = 30.0  # seconds a claimed delivery is ours before another notifier may take it
@@ -64,8 +65,6 @@ class Deliverer:
         self.deliveries = DeliveriesStore(store)
         sealer = Sealer(settings.sealing_key()) if settings.secret_key else None
         self.channels = ChannelsStore(store, sealer) if sealer else None
-        from common.users_store import UsersStore
-
         self.users = UsersStore(store)
         self.allowed = networks(settings.allow_targets)
         self.smtp = settings.smtp_url.get_secret_value() if settings.smtp_url else None
