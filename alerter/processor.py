@@ -131,13 +131,16 @@ class Processor:
         if self.board is not None:
             end = max(self.board.window_end, t)
             start = min(end - self.settings.rank_window, t - self.settings.alert_window - 1)
-            await self._read(market, start)
+            if self.rules is not None:  # and the users' rules' windows, from the same read
+                start = min(start, t - self.rules.reach(market) - 1)
+            await self._read(market, start, seed=True)
         self.last_alert[market] = await self.store.last_alert_time(market)
         self.loaded[market] = started
 
-    async def _read(self, market: Market, start: float) -> None:
+    async def _read(self, market: Market, start: float, seed: bool = False) -> None:
         """Install a market's stored points after `start`; if a record changed it meanwhile
-        (another shard's batch), merge them instead and read it again at the next settle."""
+        (another shard's batch), merge them instead and read it again at the next settle.
+        `seed`: the users' rules build this market's windows from the same points."""
         assert self.board is not None
         board = self.board
         board.watching.add(market)
@@ -151,6 +154,8 @@ class Processor:
             board.stale.add(market)
         else:
             board.replace(market, points)
+            if seed and self.rules is not None:
+                self.rules.history.seed(market, int(start), points)
 
     async def settle(self, concurrency: int = 16) -> None:
         """The board's table work: re-read stale markets, take out sealed points that left the
@@ -211,9 +216,13 @@ class Processor:
             loaded = self.loaded.get(change.market)
             if loaded is None or (since is not None and loaded < since):
                 first_seen.setdefault(change.market, change.t)
-        await self._load_all(first_seen, 16)
         if self.rules is not None:
             self.rules.history.clear()
+            for market in first_seen:
+                self.rules.forget(market)
+        await self._load_all(first_seen, 16)
+        if self.rules is not None:
+            await self.rules.prepare((c.market, c.t) for c in changes if c.point is not None)
         for change in changes:
             if change.created is not None:
                 self.last_created = change.created
@@ -224,6 +233,8 @@ class Processor:
                     self.dirty = True
                 elif self.board.apply(change.point):
                     self.dirty = True
+            if change.point is None and self.rules is not None:
+                self.rules.removed(change.market, change.t)
             if self.behind:
                 self._follow(change)
             if change.point is not None:

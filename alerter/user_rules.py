@@ -3,10 +3,9 @@ the history a condition needs, and the judging of each point beside the house ru
 
 A point's cost grows with the rules it can fire, not with all the rules held: only the rules
 of its (market, metric) are looked at, and of those the crossings only where the level lies
-between the previous value and the new one (two bisections). Windows are read from the board
-while they lie within the values it holds (the alert window), else from the table, once per
-(market, window) and batch of records; nothing per window is kept, so memory per market does
-not depend on the rules' windows.
+between the previous value and the new one (two bisections). A window is a running sum that
+slides with the points (alerter/rule_windows.py): read whole once, then a chunk of its oldest
+values now and then, from the board while it holds them, else from the table.
 
 The book follows the `rules` table's change index (one Query a second): a rule created,
 changed, paused or deleted takes effect within about a second.
@@ -25,15 +24,33 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from common.conditions import CrossesAbove, CrossesBelow, Progress, advance, window_of
+from alerter.rule_windows import Spans
+from common.conditions import (
+    NO_WINDOW,
+    CrossesAbove,
+    CrossesBelow,
+    Progress,
+    Window,
+    advance,
+    may_hold,
+    needs_values,
+    threshold,
+    window_of,
+)
 from common.db import Store
-from common.deliveries_store import DeliveriesStore, UserAlert
-from common.errors import AlreadyDone, StoreError, StoreUnavailable
+from common.deliveries_store import DeliveriesStore, Fire, UserAlert
+from common.errors import StoreError, StoreUnavailable
 from common.lifecycle import sleep_unless
 from common.messages import rule_payload
 from common.models import METRICS, Market, Metric, Point
 from common.rules import Rule, condition_dict
-from common.rules_store import TOMBSTONE_TTL, RulesStore, rule_fields, rule_from_fields
+from common.rules_store import (
+    TOMBSTONE_TTL,
+    RulesStore,
+    now_ms,
+    rule_fields,
+    rule_from_fields,
+)
 from common.window import Board
 
 log = logging.getLogger(__name__)
@@ -41,15 +58,16 @@ FOLLOW_EVERY = 1.0  # seconds between two looks at the rules' change index
 # A checkpoint older than this may miss deletions whose tombstones have expired.
 CHECKPOINT_MAX_AGE = TOMBSTONE_TTL / 2
 OVERLAP_MS = 5_000  # changes are asked for again this far back (clocks, index lag)
-FIRING = 16  # alerts of one point recorded at once (a crash tick fires thousands)
 
 
 @dataclass
 class Levels:
-    """Crossing rules of one direction, sorted by level."""
+    """Rules sorted by level: crossings of one direction, or windowed rules of one kind,
+    window and direction by threshold (`sample`: one of their conditions)."""
 
     levels: list[float] = field(default_factory=list)
     ids: list[str] = field(default_factory=list)
+    sample: Any = None
 
     def add(self, level: float, rule_id: str) -> None:
         i = bisect_right(self.levels, level)
@@ -66,24 +84,49 @@ class Levels:
         return self.ids[lo:hi]
 
 
+Group = tuple[type, int, str]  # a windowed condition's kind, window and direction
+
+
 @dataclass
 class MarketRules:
+    """One (market, metric)'s rules: crossings by level, windowed ones by kind, window and
+    direction and in each by threshold, and the windowed ones waiting to be rearmed."""
+
     above: Levels = field(default_factory=Levels)
     below: Levels = field(default_factory=Levels)
-    windowed: dict[str, None] = field(default_factory=dict)  # insertion-ordered set of ids
+    groups: dict[Group, Levels] = field(default_factory=dict)
+    rearming: dict[str, None] = field(default_factory=dict)  # insertion-ordered set of ids
+    widths: list[int] = field(default_factory=list)  # of the groups, sorted, each once
 
     def __len__(self) -> int:
-        return len(self.above.ids) + len(self.below.ids) + len(self.windowed)
+        return (
+            len(self.above.ids)
+            + len(self.below.ids)
+            + sum(len(g.ids) for g in self.groups.values())
+        )
 
-    def candidates(self, prev: float | None, v: float) -> list[str]:
-        """The rules this value can fire: crossings of a level in (prev, v] upward or
-        [v, prev) downward, and every windowed rule. No previous value: no crossing."""
-        found = list(self.windowed)
+    def regroup(self) -> None:
+        self.groups = {key: g for key, g in self.groups.items() if g.ids}
+        self.widths = sorted({width for _, width, _ in self.groups})
+
+    def candidates(self, prev: float | None, v: float, windows: dict[int, Window]) -> list[str]:
+        """The rules this value can change: crossings of a level in (prev, v] upward or
+        [v, prev) downward (no previous value: none), the windowed rules whose condition may
+        hold (`may_hold`), and those waiting to be rearmed. The others would only note the
+        point as judged, which a replay of it, with the same values, does not need."""
+        found: list[str] = []
         if prev is not None:
             up = self.above.levels
             found += self.above.within(bisect_right(up, prev), bisect_right(up, v))
             down = self.below.levels
             found += self.below.within(bisect_left(down, v), bisect_left(down, prev))
+        for group in self.groups.values():
+            lo, hi = may_hold(group.sample, windows[group.sample.window], v)
+            if lo <= hi:
+                levels = group.levels
+                found += group.within(bisect_left(levels, lo), bisect_right(levels, hi))
+        if self.rearming:
+            found += self.rearming
         return found
 
 
@@ -102,23 +145,34 @@ class RuleBook:
     def _unindex(self, rule: Rule) -> None:
         key = (rule.market, rule.metric)
         entry = self.index[key]
-        if isinstance(rule.condition, CrossesAbove):
-            entry.above.remove(rule.condition.level, rule.id)
-        elif isinstance(rule.condition, CrossesBelow):
-            entry.below.remove(rule.condition.level, rule.id)
+        condition = rule.condition
+        if isinstance(condition, CrossesAbove):
+            entry.above.remove(condition.level, rule.id)
+        elif isinstance(condition, CrossesBelow):
+            entry.below.remove(condition.level, rule.id)
         else:
-            entry.windowed.pop(rule.id, None)
+            group = (type(condition), condition.window, condition.direction)
+            entry.groups[group].remove(threshold(condition), rule.id)
+            entry.rearming.pop(rule.id, None)
+            entry.regroup()
         if not entry:
             del self.index[key]
 
     def _index(self, rule: Rule) -> None:
         entry = self.index.setdefault((rule.market, rule.metric), MarketRules())
-        if isinstance(rule.condition, CrossesAbove):
-            entry.above.add(rule.condition.level, rule.id)
-        elif isinstance(rule.condition, CrossesBelow):
-            entry.below.add(rule.condition.level, rule.id)
+        condition = rule.condition
+        if isinstance(condition, CrossesAbove):
+            entry.above.add(condition.level, rule.id)
+        elif isinstance(condition, CrossesBelow):
+            entry.below.add(condition.level, rule.id)
         else:
-            entry.windowed[rule.id] = None
+            group = (type(condition), condition.window, condition.direction)
+            new = group not in entry.groups
+            entry.groups.setdefault(group, Levels(sample=condition)).add(
+                threshold(condition), rule.id
+            )
+            if new:
+                entry.regroup()
 
     def apply(self, rule: Rule) -> bool:
         """Take a rule as the table has it now; False when it is not newer than held."""
@@ -136,34 +190,60 @@ class RuleBook:
         if rule.deleted:
             return held is not None
         self.rules[rule.id] = rule
-        self.progress[rule.id] = progress
         self._index(rule)
+        self.advance(rule.id, progress)
         return True
 
     def advance(self, rule_id: str, progress: Progress) -> None:
-        if rule_id in self.rules:
-            self.progress[rule_id] = progress
+        rule = self.rules.get(rule_id)
+        if rule is None:
+            return
+        self.progress[rule_id] = progress
+        if window_of(rule.condition) is not None:
+            rearming = self.index[(rule.market, rule.metric)].rearming
+            if progress.state == "fired":
+                rearming[rule_id] = None
+            else:
+                rearming.pop(rule_id, None)
 
-    def of(self, market: Market, metric: Metric, prev: float | None, v: float) -> list[Rule]:
+    def of(
+        self,
+        market: Market,
+        metric: Metric,
+        prev: float | None,
+        v: float,
+        windows: dict[int, Window],
+    ) -> list[Rule]:
+        """The rules of (market, metric) that this point may change (`windows`: at each of
+        the entry's `widths`)."""
         entry = self.index.get((market, metric))
         if entry is None:
             return []
-        return [self.rules[i] for i in entry.candidates(prev, v)]
+        return [self.rules[i] for i in dict.fromkeys(entry.candidates(prev, v, windows))]
+
+
+NONE = MarketRules()  # the entry of a (market, metric) without rules
 
 
 class History:
-    """What the conditions of one batch of records ask about the past, each read once."""
+    """What the conditions ask about the past: the previous value, and the values of a span
+    of ticks, from the board while it holds them, else from the table."""
 
     def __init__(self, store: Store, board: Board | None) -> None:
         self.store = store
         self.board = board
-        self.reads: dict[tuple[Market, int, int], list[Point]] = {}
-        self.before: dict[tuple[Market, int], Point | None] = {}
+        self.before: dict[tuple[Market, int], Point | None] = {}  # one batch's reads
+        # Markets the alerter read from the table this batch: every point after `start`.
+        self.seeds: dict[Market, tuple[int, list[int], list[Point]]] = {}
         self.table_reads = 0
 
     def clear(self) -> None:
-        self.reads.clear()
         self.before.clear()
+        self.seeds.clear()
+
+    def seed(self, market: Market, start: int, points: list[Point]) -> None:
+        """A market's points after `start`, as just read: its windows are built from them."""
+        self.seeds[market] = (start, [p.t for p in points], points)
 
     async def prev(self, market: Market, metric: Metric, t: int) -> float | None:
         if self.board is not None:
@@ -179,18 +259,26 @@ class History:
         point = self.before[(market, t)]
         return None if point is None else point.value(metric)
 
-    async def window(self, market: Market, metric: Metric, lo: int, t: int) -> list[float]:
-        """The market's values with lo ≤ time < t, oldest first."""
+    async def between(
+        self, market: Market, metric: Metric, lo: int, hi: int
+    ) -> list[tuple[int, float]]:
+        """The market's (tick, value) with lo ≤ tick < hi, oldest first."""
         board = self.board
         if board is not None and lo > board.seal_line():
             series = board.series.get(market)
-            return series[metric].between(lo, t) if series is not None else []
-        key = (market, lo, t)
-        if key not in self.reads:
+            if series is None:
+                return []
+            held = series[metric]
+            i, j = bisect_left(held.ticks, lo), bisect_left(held.ticks, hi)
+            return list(zip(held.ticks[i:j], held.values[i:j], strict=True))
+        seed = self.seeds.get(market)
+        if seed is not None and lo > seed[0]:
+            _, ticks, points = seed
+            points = points[bisect_left(ticks, lo) : bisect_left(ticks, hi)]
+        else:
             self.table_reads += 1
-            self.reads[key] = await self.store.query_points(market, lo - 1, t - 1)
-        values = (p.value(metric) for p in self.reads[key])
-        return [v for v in values if v is not None]
+            points = await self.store.query_points(market, lo - 1, hi - 1, consistent=True)
+        return [(p.t, v) for p in points if (v := p.value(metric)) is not None]
 
 
 class RuleJudge:
@@ -204,17 +292,27 @@ class RuleJudge:
         self.deliveries = DeliveriesStore(store)
         self.book = RuleBook()
         self.history = History(store, board)
+        self.spans = Spans(self.history.between)
         self.fired = 0
         self.judged = 0
         self.loaded = False
+        self.loading = asyncio.Lock()
+        self.asked = 0  # when the change index was last read (ms)
 
     async def load(self) -> None:
         """The rule book: from its checkpoint and the changes since, else every rule from
-        the table (the change index, read whole)."""
+        the table (the change index, read whole). Once: a second caller waits for the first."""
+        async with self.loading:
+            if not self.loaded:
+                await self._load()
+
+    async def _load(self) -> None:
         started = time.monotonic()
         since = await asyncio.to_thread(self._restore)
+        asked = now_ms()
         for rule in await self.rules.changes(since):
             self.book.apply(rule)
+        self.asked = asked
         self.loaded = True
         where = "the table" if since is None else "its checkpoint and the changes since"
         log.info(
@@ -236,7 +334,7 @@ class RuleJudge:
             for fields in saved["rules"]:
                 rule = rule_from_fields(fields)
                 self.book.apply(rule)
-                self.book.progress[rule.id] = Progress(*fields["progress"])
+                self.book.advance(rule.id, Progress(*fields["progress"]))
         except (OSError, ValueError, KeyError, TypeError) as exc:
             log.warning(
                 "rule book checkpoint %s not used (%s): reading every rule", self.saved, exc
@@ -269,8 +367,13 @@ class RuleJudge:
                 if not self.loaded:
                     await self.load()
                     continue
-                since = self.book.version - OVERLAP_MS
+                # Changes since the last look (a few seconds more: clocks, index lag), not since
+                # the newest change: after a burst of writes, that would read the burst again
+                # at every look.
+                since = max(self.book.version, self.asked) - OVERLAP_MS
+                asked = now_ms()
                 changed = [r for r in await self.rules.changes(since) if self.book.apply(r)]
+                self.asked = asked
             except StoreUnavailable:
                 continue  # the store's Outage says so, once per outage
             except StoreError as exc:
@@ -290,24 +393,76 @@ class RuleJudge:
         fires: list[tuple[Rule, UserAlert, Progress]] = []
         for metric in METRICS:
             v = point.value(metric)
-            if v is None or (point.market, metric) not in self.book.index:
+            if v is None:
+                continue
+            entry = self.book.index.get((point.market, metric))
+            if entry is None:
                 continue
             prev = await self.history.prev(point.market, metric, point.t)
-            windows: dict[int, list[float]] = {}  # rules of one window share its values
-            for rule in self.book.of(point.market, metric, prev, v):
-                if rule.paused:
+            windows = {}
+            if entry.widths:
+                windows = await self.spans.windows(point.market, metric, point.t, v, entry.widths)
+            for rule in self.book.of(point.market, metric, prev, v, windows):
+                if rule.paused or not self._unjudged(rule, point.t):
                     continue
                 fired = await self._judge(rule, point, metric, prev, v, windows)
                 if fired is not None:
                     fires.append(fired)
         if fires:
-            slots = asyncio.Semaphore(FIRING)
+            await self._fire(fires)
 
-            async def fire(rule: Rule, alert: UserAlert, after: Progress) -> None:
-                async with slots:
-                    await self._fire(rule, alert, after)
+    def _unjudged(self, rule: Rule, t: int) -> bool:
+        """A point this rule has not judged yet and may judge (a replay asks nothing)."""
+        judged = self.book.progress[rule.id].judged
+        return t >= rule.terms.created and (judged is None or t > judged)
 
-            await asyncio.gather(*(fire(*f) for f in fires))
+    def reach(self, market: Market) -> int:
+        """The longest window a rule of this market looks at (0: none)."""
+        index = self.book.index
+        return max(
+            (index[(market, m)].widths[-1] for m in METRICS if index.get((market, m), NONE).widths),
+            default=0,
+        )
+
+    async def prepare(self, changes: Iterable[tuple[Market, int]], concurrency: int = 16) -> None:
+        """Before a batch: each market whose rules' windows are not held yet (a start, a
+        restart, a new rule) is read once for them all, `concurrency` at a time, rather than
+        window by window as its points come."""
+        newest: dict[Market, tuple[int, int]] = {}  # market → (first t, last t) in the batch
+        spans, seeds = self.spans.spans, self.history.seeds
+        for market, t in changes:
+            if market in seeds:
+                continue
+            first = newest.get(market)
+            if first is not None:
+                newest[market] = (first[0], t)
+                continue
+            index = self.book.index
+            if any(
+                index.get((market, m), NONE).widths and (market, m) not in spans for m in METRICS
+            ):
+                newest[market] = (t, t)
+        if not newest:
+            return
+        slots = asyncio.Semaphore(concurrency)
+
+        async def read(market: Market, first: int, last: int) -> None:
+            start = first - self.reach(market) - 1
+            async with slots:
+                points = await self.store.query_points(market, start, last, consistent=True)
+            self.history.table_reads += 1
+            self.history.seed(market, start, points)
+
+        await asyncio.gather(*(read(m, *span) for m, span in newest.items()))
+
+    def forget(self, market: Market) -> None:
+        """The market's windows are read again at its next point (see rule_windows)."""
+        self.spans.forget(market)
+
+    def removed(self, market: Market, t: int) -> None:
+        """A point was deleted: windows that held it are read again (a TTL expiry, long
+        out of every window, changes nothing)."""
+        self.spans.removed(market, t)
 
     async def _judge(
         self,
@@ -316,19 +471,17 @@ class RuleJudge:
         metric: Metric,
         prev: float | None,
         v: float,
-        windows: dict[int, list[float]],
+        windows: dict[int, Window],
     ) -> tuple[Rule, UserAlert, Progress] | None:
         """The rule's step at this point; what to record when it fires."""
         condition = rule.condition
-        window = window_of(condition)
-        values: list[float] = []
-        if window is not None:
-            if window not in windows:
-                lo = point.t - window
-                windows[window] = await self.history.window(point.market, metric, lo, point.t)
-            values = windows[window]
+        width = window_of(condition)
+        window = NO_WINDOW if width is None else windows[width]
+        if width is not None and needs_values(condition, window, v):
+            values = await self.history.between(point.market, metric, point.t - width, point.t)
+            window = Window.of([value for _, value in values])
         progress = self.book.progress[rule.id]
-        after, fired, judgement = advance(condition, rule.terms, progress, point.t, v, prev, values)
+        after, fired, judgement = advance(condition, rule.terms, progress, point.t, v, prev, window)
         self.judged += 1
         if not fired:
             if after.state != progress.state:  # rearmed: remembered across restarts
@@ -350,19 +503,30 @@ class RuleJudge:
         )
         return rule, alert, after
 
-    async def _fire(self, rule: Rule, alert: UserAlert, after: Progress) -> None:
-        """The alert, its deliveries and the rule's progress, in one transaction."""
-        payload = rule_payload(alert.public(), rule.id, rule.name)
-        try:
-            await self.deliveries.record(alert, rule, after, list(rule.channels), payload)
-        except AlreadyDone:
-            log.info("user alert %s already recorded (record delivered again)", alert.id)
-        else:
+    async def _fire(self, fires: list[tuple[Rule, UserAlert, Progress]]) -> None:
+        """The alerts of one point, each with its deliveries and its rule's progress in one
+        transaction (many alerts to a transaction: a crash tick fires thousands)."""
+        recorded = await self.deliveries.record_all(
+            [
+                Fire(
+                    alert,
+                    rule,
+                    after,
+                    list(rule.channels),
+                    rule_payload(alert.public(), rule.id, rule.name),
+                )
+                for rule, alert, after in fires
+            ]
+        )
+        for (_, alert, _), new in zip(fires, recorded, strict=True):
+            if not new:
+                log.info("user alert %s already recorded (record delivered again)", alert.id)
+                continue
             self.fired += 1
             log.info(
                 "user alert %s (%s): %s %s = %.10g, reference %s",
                 alert.id,
-                rule.user,
+                alert.user,
                 f"{alert.exchange}:{alert.symbol}",
                 alert.metric,
                 alert.value,

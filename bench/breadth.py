@@ -19,6 +19,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -76,6 +77,7 @@ class Seen:
     latencies: list[float] = field(default_factory=list)  # write → webhook
     expected: int = 0  # spikes written, each of which must alert
     rss_peak: int = 0
+    user_latencies: list[float] = field(default_factory=list)  # write → a user's webhook
 
 
 class Breadth:
@@ -103,8 +105,14 @@ class Breadth:
         }
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
         self.received: dict[str, float] = {}  # market key → when its alert reached the webhook
+        self.users: dict[str, float] | None = None  # the same for users' webhooks, if timed
 
     def on_post(self, body: dict[str, Any]) -> None:
+        if body.get("type") == "alert":  # a user's webhook (common/messages.py)
+            alert = body["alert"]
+            if self.users is not None:
+                self.users.setdefault(f"{alert['exchange']}:{alert['symbol']}", time.time())
+            return
         # alerter/notify.py titles a market's alert "<exchange> <SYMBOL>: price …" (a pair's
         # or an asset's otherwise: not the markets timed here)
         words = body["title"].split(":")[0].split()
@@ -164,8 +172,15 @@ class Breadth:
             except subprocess.TimeoutExpired:
                 process.kill()
 
-    async def ticks(self, store: Store, markets: list[str], minutes: float) -> Seen:
-        """Time `minutes` of ticks, from the second whole tick from now."""
+    async def ticks(
+        self,
+        store: Store,
+        markets: list[str],
+        minutes: float,
+        on_tick: Callable[[int], Awaitable[None]] | None = None,
+    ) -> Seen:
+        """Time `minutes` of ticks, from the second whole tick from now (`on_tick`: called
+        with each tick's number as it starts)."""
         rng = random.Random(5)
         first = (int(time.time()) // STEP + 2) * STEP
         ticks = [first + STEP * i for i in range(int(minutes * 60 / STEP))]
@@ -187,6 +202,8 @@ class Breadth:
             sample = [Market.from_key(k) for k in rng.sample(markets, SAMPLE)]
             sample += [Market.from_key(k) for k, t in spiked.items() if t == tick]
             await asyncio.sleep(max(0.0, tick - time.time()))
+            if on_tick is not None:
+                await on_tick(n)
             written: dict[Market, float] = {}
             while len(written) < len(sample) and time.time() < tick + STEP:
                 for market in sample:
@@ -205,6 +222,12 @@ class Breadth:
                         await asyncio.sleep(0.05)
                     if key in self.received:
                         seen.latencies.append(self.received[key] - written[market])
+                    users = self.users
+                    if users is not None:
+                        while key not in users and time.time() < written[market] + 15:
+                            await asyncio.sleep(0.05)
+                        if key in users:
+                            seen.user_latencies.append(users[key] - written[market])
             stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(tick))
             shown = set[Market]()
             while len(shown) < SAMPLE and time.time() < tick + STEP:

@@ -11,7 +11,8 @@ Stages (`BENCH_SCALE_STAGES`, a comma list; all by default, in this order):
   (`BENCH_SCALE_MINUTES`, 15), on an empty table;
 - day: the same on a table holding a day of history for all 20,000 markets, loaded by
   bench/history.py (`BENCH_SCALE_DAY_MINUTES`, 5; some 10 GB on disk under
-  `BENCH_SCALE_DISK`, default the system's temporary directory).
+  `BENCH_SCALE_DISK`, default the system's temporary directory);
+- rules: the breadth run without and with 100,000 users' rules (bench/rules_breadth.py).
 Goals this version does not measure are printed as such, never as met.
 """
 
@@ -363,7 +364,23 @@ async def wide_day(rows: Rows) -> None:
         rows += await breadth_day(Path(scratch), minutes)
 
 
-STAGES = {"restart": restarts, "readers": reads, "breadth": wide, "day": wide_day}
+async def users_rules(rows: Rows) -> None:
+    """Users' rules at breadth: the breadth run without and with 100,000 rules."""
+    from bench.rules_breadth import rules_breadth
+
+    minutes = float(os.environ.get("BENCH_SCALE_MINUTES", "15"))
+    with in_memory() as (url, scratch):
+        print(f"users' rules: {BREADTH:,} markets for {minutes:.0f} min, twice …", flush=True)
+        rows += await rules_breadth(url, scratch, minutes)
+
+
+STAGES = {
+    "restart": restarts,
+    "readers": reads,
+    "breadth": wide,
+    "day": wide_day,
+    "rules": users_rules,
+}
 
 
 async def run(stages: list[str]) -> list[Row]:

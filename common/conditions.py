@@ -1,10 +1,12 @@
 """The four conditions of a user's rule and its repeat logic (CONTRACT), pure and exact.
 
 Each condition is judged at a new point (t, v) from what that point's market knows: `prev`, the
-newest point before t; `base`, the oldest point with t − window ≤ time < t; `window`, the values
-with t − window ≤ time < t. A judgement is True, False or None (no verdict: no previous point,
-no baseline, too few points). Comparisons are decided on the decimals the numbers were written
-as (`Fraction(repr(x))`), like the house rule: a rise from 100 to 105 is 5 %, not 4.999….
+newest point before t, and a `Window` of the values with t − window ≤ time < t: how many, their
+sum, the oldest (the baseline), and the values themselves when at hand (an exact decision near
+a tie needs them; the alerter keeps running sums and reads them only then). A judgement is
+True, False or None (no verdict: no previous point, no baseline, too few points). Comparisons
+are decided on the decimals the numbers were written as (`Fraction(repr(x))`), like the house
+rule: a rise from 100 to 105 is 5 %, not 4.999….
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Literal, NamedTuple
+
+from common.stats import ExactSums
 
 Direction = Literal["up", "down", "any"]
 Side = Literal["above", "below"]
@@ -62,6 +66,27 @@ def window_of(condition: Condition) -> int | None:
     return None if isinstance(condition, CrossesAbove | CrossesBelow) else condition.window
 
 
+class Window(NamedTuple):
+    """The values with t − window ≤ time < t, as a windowed condition reads them."""
+
+    n: int = 0
+    total: float = 0.0  # their sum, correctly rounded
+    base: float | None = None  # the oldest
+    values: Sequence[float] | None = None  # every one, oldest first, when at hand
+
+    @classmethod
+    def of(cls, values: Sequence[float]) -> Window:
+        return cls(len(values), math.fsum(values), values[0] if values else None, values)
+
+    @classmethod
+    def summed(cls, sums: ExactSums, base: float | None) -> Window:
+        """From exact running sums (`total` rounded once, as `math.fsum` rounds)."""
+        return cls(sums.n, sums.s1 / (1 << sums.shift) if sums.n else 0.0, base)
+
+
+NO_WINDOW = Window()
+
+
 @dataclass(frozen=True, slots=True)
 class Judgement:
     holds: bool | None  # None: no verdict
@@ -91,30 +116,76 @@ def changed(percent: float, direction: Direction, base: float | None, v: float) 
     return up if direction == "up" else down if direction == "down" else up or down
 
 
+def near_tie(lhs: float, rhs: float) -> bool:
+    return abs(lhs - rhs) <= 1e-9 * max(abs(lhs), abs(rhs))
+
+
+def needs_values(condition: Condition, window: Window, v: float) -> bool:
+    """An average multiple this close to its bound is decided on every value of the window,
+    and this window does not have them at hand."""
+    if not isinstance(condition, AverageMultiple) or window.values is not None:
+        return False
+    return window.n >= condition.min_points and near_tie(
+        v * window.n, condition.multiple * window.total
+    )
+
+
 def average_multiple(
-    multiple: float, min_points: int, side: Side, window: Sequence[float], v: float
+    multiple: float, min_points: int, side: Side, window: Window, v: float
 ) -> bool | None:
-    """len(W) ≥ min_points and v ≥ multiple × mean(W) (above) or ≤ (below): v·n vs multiple·ΣW."""
-    n = len(window)
+    """n ≥ min_points and v ≥ multiple × mean(W) (above) or ≤ (below): v·n vs multiple·ΣW."""
+    n = window.n
     if n < max(1, min_points):
         return None
-    lhs, rhs = v * n, multiple * math.fsum(window)
-    if abs(lhs - rhs) <= 1e-9 * max(abs(lhs), abs(rhs)):  # near a tie: decide exactly
-        left, right = exact(v) * n, exact(multiple) * sum(map(exact, window))
+    lhs, rhs = v * n, multiple * window.total
+    if near_tie(lhs, rhs):  # near a tie: decide exactly, on the decimals
+        if window.values is None:
+            raise ValueError("an average this close to its bound needs the window's values")
+        left, right = exact(v) * n, exact(multiple) * sum(map(exact, window.values))
         return left >= right if side == "above" else left <= right
     return lhs >= rhs if side == "above" else lhs <= rhs
 
 
-def judge(
-    condition: Condition, v: float, prev: float | None, base: float | None, window: Sequence[float]
-) -> Judgement:
+MARGIN = 1e-6  # relative; far wider than a tie's band (1e-9) and a float's rounding
+
+
+def threshold(condition: Change | AverageMultiple) -> float:
+    return condition.percent if isinstance(condition, Change) else condition.multiple
+
+
+def may_hold(condition: Change | AverageMultiple, window: Window, v: float) -> tuple[float, float]:
+    """The thresholds [lo, hi] (percent or multiple) for which a condition of this kind,
+    window and direction may hold at v; every other one does not (or has no verdict). Wider
+    than exact by `MARGIN`: what lies near the bound is judged exactly (`judge`)."""
+    none = (math.inf, -math.inf)
+    if isinstance(condition, Change):
+        base = window.base
+        if base is None or base <= 0:
+            return none
+        rise = (v - base) / base * 100
+        bound = rise if condition.direction == "up" else -rise
+        if condition.direction == "any":
+            bound = abs(rise)
+        return (0.0, bound + MARGIN * abs(bound)) if bound >= 0 else none
+    if window.n == 0:
+        return none
+    if window.total <= 0:  # every value 0: left to `judge`
+        return (0.0, math.inf)
+    q = v * window.n / window.total  # v ≥ m · mean  ⟺  m ≤ q
+    if condition.direction == "above":
+        return 0.0, q + MARGIN * q
+    return q - MARGIN * q, math.inf
+
+
+def judge(condition: Condition, v: float, prev: float | None, window: Window) -> Judgement:
     if isinstance(condition, CrossesAbove):
         return Judgement(crosses_above(condition.level, prev, v), condition.level)
     if isinstance(condition, CrossesBelow):
         return Judgement(crosses_below(condition.level, prev, v), condition.level)
     if isinstance(condition, Change):
+        base = window.base
         return Judgement(changed(condition.percent, condition.direction, base, v), base)
-    mean = math.fsum(window) / len(window) if window else None
+    mean = window.total / window.n if window.n else None
     return Judgement(
         average_multiple(condition.multiple, condition.min_points, condition.direction, window, v),
         mean,
@@ -171,13 +242,13 @@ def advance(
     t: int,
     v: float,
     prev: float | None,
-    window: Sequence[float],
+    window: Window,
 ) -> tuple[Progress, bool, Judgement]:
     """A rule's step at a point it is shown. A crossing rule is shown only the points that
     cross its level (the alerter's index); two crossings the same way always have a point
     between them where the condition did not hold, so a fired crossing rule is armed again."""
     if progress.state == "fired" and isinstance(condition, CrossesAbove | CrossesBelow):
         progress = progress._replace(state="armed")
-    judgement = judge(condition, v, prev, window[0] if window else None, window)
+    judgement = judge(condition, v, prev, window)
     after, fired = step(terms, progress, t, judgement.holds)
     return after, fired, judgement

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from botocore.exceptions import ClientError
 
@@ -158,6 +159,19 @@ def _cancelled_by_condition(exc: StoreError) -> bool:
     )
 
 
+TRANSACT_MAX = 100  # writes in one TransactWriteItems
+
+
+class Fire(NamedTuple):
+    """A user's alert as the alerter records it."""
+
+    alert: UserAlert
+    rule: Rule
+    progress: Progress
+    channels: list[str]
+    payload: dict[str, Any]
+
+
 class DeliveriesStore:
     def __init__(self, store: Store) -> None:
         self.store = store
@@ -177,6 +191,48 @@ class DeliveriesStore:
     ) -> None:
         """The alert, the rule's progress and a pending delivery per channel, all or none;
         AlreadyDone when this point already alerted this rule."""
+        writes = self._writes(Fire(alert, rule, progress, channels, payload))
+        await self._transact(f"alert {alert.id}", writes)
+
+    async def record_all(self, fires: Sequence[Fire]) -> list[bool]:
+        """Many alerts (a crash tick fires thousands), as few transactions of up to
+        `TRANSACT_MAX` writes as hold them; each alert still all or none with its progress
+        and deliveries. Whether each was recorded now (False: it was already). A transaction
+        that an alert recorded already cancels is done again alert by alert."""
+        done: list[bool] = []
+        chunk: list[Fire] = []
+        writes: list[dict[str, Any]] = []
+
+        async def flush() -> None:
+            if not chunk:
+                return
+            try:
+                await self._transact(f"{len(chunk)} alert(s)", writes)
+                done.extend([True] * len(chunk))
+            except AlreadyDone:
+                for fire in chunk:
+                    try:
+                        await self._transact(f"alert {fire.alert.id}", self._writes(fire))
+                        done.append(True)
+                    except AlreadyDone:
+                        done.append(False)
+            chunk.clear()
+            writes.clear()
+
+        for fire in fires:
+            these = self._writes(fire)
+            # one write per item in a transaction: a rule's progress once
+            if len(writes) + len(these) > TRANSACT_MAX or any(
+                f.rule.id == fire.rule.id for f in chunk
+            ):
+                await flush()
+            chunk.append(fire)
+            writes.extend(these)
+        await flush()
+        return done
+
+    def _writes(self, fire: Fire) -> list[dict[str, Any]]:
+        alert, rule, progress, channels, payload = fire
         item = dump(
             {
                 "u": alert.user,
@@ -213,7 +269,7 @@ class DeliveriesStore:
             }
             for c in channels
         ]
-        await self._transact(f"alert {alert.id}", writes)
+        return writes
 
     async def record_house(
         self, alert: Alert, channels: list[str], payload: dict[str, Any]

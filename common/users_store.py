@@ -162,22 +162,17 @@ class UsersStore:
                 ExpressionAttributeValues={":now": value(now)},
             )
 
-    async def count_delivery(self, user: str, now: float, limit: int) -> bool:
-        """Count one delivery in the user's hour; False once the hour holds `limit`."""
+    async def count_deliveries(self, user: str, now: float, n: int, limit: int) -> int:
+        """Count n deliveries in the user's hour, in one write; how many of them fit under
+        `limit` (the first ones: those over it are counted too, and suppressed)."""
         hour = int(now // 3600)
-        try:
-            async with translate("count a delivery", self.store.outage):
-                await self.client.update_item(
-                    TableName=self.users,
-                    Key=dump({"u": user, "k": f"quota#{hour}"}),
-                    UpdateExpression="ADD n :one SET x = :x",
-                    ConditionExpression="attribute_not_exists(n) OR n < :limit",
-                    ExpressionAttributeValues={
-                        ":one": value(1),
-                        ":limit": value(limit),
-                        ":x": value(hour * 3600 + QUOTA_TTL),
-                    },
-                )
-        except AlreadyDone:
-            return False
-        return True
+        async with translate("count deliveries", self.store.outage):
+            answer = await self.client.update_item(
+                TableName=self.users,
+                Key=dump({"u": user, "k": f"quota#{hour}"}),
+                UpdateExpression="ADD n :n SET x = :x",
+                ExpressionAttributeValues={":n": value(n), ":x": value(hour * 3600 + QUOTA_TTL)},
+                ReturnValues="UPDATED_NEW",
+            )
+        counted = int(answer["Attributes"]["n"]["N"])
+        return max(0, min(n, limit - (counted - n)))

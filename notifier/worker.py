@@ -18,6 +18,7 @@ from collections.abc import Callable
 
 import aiohttp
 
+from common.channels import Channel
 from common.channels_store import ChannelsStore
 from common.db import Store
 from common.deliveries_store import HOUSE, DeliveriesStore, Delivery
@@ -45,6 +46,40 @@ CONCURRENCY = 64
 POLL = 0.5  # seconds between looks at the outbox when it had nothing due
 HEARTBEAT = 5.0  # seconds between two heartbeats (/status)
 BACKOFF_BASE, BACKOFF_CAP = 2.0, 300.0
+CHANNEL_CACHE = 2.0  # seconds a channel read is used for other deliveries to it
+
+
+class Quota:
+    """First attempts counted against each user's hourly limit, many in one write: those
+    that ask while a user's count is being written are counted together by the next one."""
+
+    def __init__(self, users: UsersStore, limit: int) -> None:
+        self.users = users
+        self.limit = limit
+        self.waiting: dict[str, list[asyncio.Future[bool]]] = {}
+        self.counting: dict[str, asyncio.Task[None]] = {}
+
+    async def admit(self, user: str, now: float) -> bool:
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self.waiting.setdefault(user, []).append(future)
+        if user not in self.counting:
+            self.counting[user] = asyncio.create_task(self._count(user, now))
+        return await future
+
+    async def _count(self, user: str, now: float) -> None:
+        try:
+            await asyncio.sleep(0)  # the attempts started with this one ask first
+            while futures := self.waiting.pop(user, []):
+                try:
+                    fit = await self.users.count_deliveries(user, now, len(futures), self.limit)
+                except Exception as exc:  # each attempt reports it (it stays pending)
+                    for future in futures:
+                        future.set_exception(exc)
+                    continue
+                for i, future in enumerate(futures):
+                    future.set_result(i < fit)
+        finally:
+            del self.counting[user]
 
 
 def next_delay(
@@ -66,6 +101,8 @@ class Deliverer:
         sealer = Sealer(settings.sealing_key()) if settings.secret_key else None
         self.channels = ChannelsStore(store, sealer) if sealer else None
         self.users = UsersStore(store)
+        self.quota = Quota(self.users, settings.max_notifications)
+        self.read_channels: dict[tuple[str, str], tuple[float, Channel | Exception]] = {}
         self.allowed = networks(settings.allow_targets)
         self.smtp = settings.smtp_url.get_secret_value() if settings.smtp_url else None
         restrict_apprise(EMAIL_SCHEMAS + schemas_of(settings.notify_urls))
@@ -170,6 +207,7 @@ class Deliverer:
             await self.channels.disable(
                 claimed.user, claimed.channel, "the receiver answered 410 Gone"
             )
+            self.read_channels.pop((claimed.user, claimed.channel), None)
             log.warning(
                 "channel %s (%s) disabled: the receiver answered 410 Gone", claimed.channel, label
             )
@@ -195,7 +233,25 @@ class Deliverer:
         """A user's delivery counts against the hour's limit once, at its first attempt."""
         if delivery.user is None or delivery.attempts != 1:
             return True
-        return await self.users.count_delivery(delivery.user, now, self.settings.max_notifications)
+        return await self.quota.admit(delivery.user, now)
+
+    async def channel(self, user: str, channel_id: str) -> Channel:
+        """The channel, read at most every `CHANNEL_CACHE` seconds (a crash tick sends
+        thousands of deliveries to one); NotFound, SealError as the read raised them."""
+        assert self.channels is not None
+        now = time.monotonic()
+        read = self.read_channels.get((user, channel_id))
+        if read is None or read[0] < now:
+            try:
+                got: Channel | Exception = await self.channels.get(user, channel_id)
+            except (NotFound, SealError) as exc:
+                got = exc
+            if len(self.read_channels) > 10_000:
+                self.read_channels = {k: v for k, v in self.read_channels.items() if v[0] >= now}
+            read = self.read_channels[(user, channel_id)] = (now + CHANNEL_CACHE, got)
+        if isinstance(read[1], Exception):
+            raise read[1]
+        return read[1]
 
     async def _settle(
         self, delivery: Delivery, outcome: Outcome, status: str, label: str = ""
@@ -231,7 +287,7 @@ class Deliverer:
                 False, None, "TRACKER_SECRET_KEY is not set", retry=True
             ), delivery.channel
         try:
-            channel = await self.channels.get(delivery.user, delivery.channel)
+            channel = await self.channel(delivery.user, delivery.channel)
         except NotFound:
             return Outcome(False, None, "the channel was deleted", retry=False), delivery.channel
         except SealError as exc:

@@ -17,7 +17,7 @@ from common.channels import Channel, new_signing_secret
 from common.channels_store import ChannelsStore, new_channel_id
 from common.conditions import CrossesAbove, Progress, Terms
 from common.db import Store
-from common.deliveries_store import DeliveriesStore, UserAlert
+from common.deliveries_store import DeliveriesStore, Fire, UserAlert
 from common.messages import rule_payload
 from common.models import Alert, Market
 from common.rules import Rule
@@ -107,6 +107,52 @@ async def user_alerts(
         )
         ids.append(alert.id)
     return channel, ids
+
+
+async def test_many_alerts_are_recorded_together_and_a_recorded_one_is_not_again(
+    rig: Any,
+) -> None:
+    """A crash tick's alerts: 120 rules fire at one point, recorded in transactions of many
+    alerts each; those recorded already (a record delivered again) come back False, the others
+    True, and every alert has its delivery and its rule's progress."""
+    settings, store, receiver = rig
+    deliveries = DeliveriesStore(store)
+    channel, _ = await user_alerts(settings, store, receiver.url, 0)
+    t = 1_800_000_000
+    fires = []
+    for i in range(120):
+        rule = Rule(
+            new_rule_id(),
+            "alice",
+            f"r{i}",
+            MARKET,
+            "price",
+            CrossesAbove(1.0 + i),
+            Terms("once", 0, 0),
+            (channel.id,),
+            0.0,
+        )
+        rule = await RulesStore(store).put(rule)
+        alert = UserAlert(
+            rule.id,
+            "alice",
+            "bitfinex",
+            "btcusd",
+            "price",
+            t,
+            500.0,
+            1.0 + i,
+            {"kind": "crosses_above", "level": 1.0 + i},
+        )
+        payload = rule_payload(alert.public(), rule.id, rule.name)
+        fires.append(Fire(alert, rule, Progress("done", 1, t, t), [channel.id], payload))
+    before = [fires[3], fires[77]]
+    assert await deliveries.record_all(before) == [True, True]
+    assert await deliveries.record_all(fires) == [i not in (3, 77) for i in range(120)]
+    for fire in fires:
+        assert (await delivery(store, fire.alert.id, channel.id))["status"] == "pending"
+        assert (await RulesStore(store).get("alice", fire.rule.id)).progress.state == "done"
+    assert await deliveries.record_all(fires[:5]) == [False] * 5
 
 
 async def test_a_failing_house_receiver_gets_the_alert_once_it_answers(rig: Any) -> None:

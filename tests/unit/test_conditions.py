@@ -5,13 +5,23 @@ book's index, which shows a crossing rule only the points that cross its level."
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from alerter.rule_windows import Spans
 from alerter.user_rules import RuleBook
-from common.conditions import Progress, Terms, advance, window_of
+from common.conditions import (
+    NO_WINDOW,
+    Progress,
+    Terms,
+    Window,
+    advance,
+    needs_values,
+    window_of,
+)
 from common.models import Market
 from common.rules import Rule, condition_dict, condition_of
 from tests.conditions_reference import fires
@@ -50,17 +60,35 @@ conditions = st.one_of(
 
 
 def drive(condition: dict[str, Any], terms: Terms, points: list[tuple[int, float]]) -> list[int]:
+    """Fire times of one rule over the points, judged as the alerter judges: the rule book
+    picks the candidates, windows are the alerter's running sums (`Spans`, reading the points
+    given), and the values are read only for an exact decision near a tie."""
+    return asyncio.run(judged(condition, terms, points))
+
+
+async def judged(
+    condition: dict[str, Any], terms: Terms, points: list[tuple[int, float]]
+) -> list[int]:
     rule = Rule(
         "r", "u", "n", MARKET, "price", condition_of(condition, 86400), terms, (), 0.0, changed=1
     )
     book = RuleBook()
     book.apply(rule)
+
+    async def read(market: Market, metric: str, lo: int, hi: int) -> list[tuple[int, float]]:
+        return [(s, x) for s, x in points if lo <= s < hi]
+
+    spans = Spans(read)
     fired: list[int] = []
     for i, (t, v) in enumerate(points):
         prev = points[i - 1][1] if i else None
-        for candidate in book.of(MARKET, "price", prev, v):
+        entry = book.index[(MARKET, "price")]
+        windows = await spans.windows(MARKET, "price", t, v, entry.widths)
+        for candidate in book.of(MARKET, "price", prev, v, windows):
             w = window_of(candidate.condition)
-            window = [x for s, x in points[:i] if w is not None and t - w <= s < t]
+            window = NO_WINDOW if w is None else windows[w]
+            if w is not None and needs_values(candidate.condition, window, v):
+                window = Window.of([x for _, x in await read(MARKET, "price", t - w, t)])
             progress, did, _ = advance(
                 candidate.condition,
                 candidate.terms,
