@@ -22,7 +22,7 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from alerter.rule_windows import Spans
 from common.conditions import (
@@ -58,6 +58,14 @@ FOLLOW_EVERY = 1.0  # seconds between two looks at the rules' change index
 # A checkpoint older than this may miss deletions whose tombstones have expired.
 CHECKPOINT_MAX_AGE = TOMBSTONE_TTL / 2
 OVERLAP_MS = 5_000  # changes are asked for again this far back (clocks, index lag)
+RULES_CHECKPOINT_EVERY = 300.0  # seconds: the rule book is large, the change index has the rest
+
+
+class BookCopy(NamedTuple):
+    at: float
+    version: int
+    rules: dict[str, Rule]
+    progress: dict[str, Progress]
 
 
 @dataclass
@@ -298,6 +306,7 @@ class RuleJudge:
         self.loaded = False
         self.loading = asyncio.Lock()
         self.asked = 0  # when the change index was last read (ms)
+        self.saved_version, self.saved_at = -1, 0.0  # the checkpoint's
 
     async def load(self) -> None:
         """The rule book: from its checkpoint and the changes since, else every rule from
@@ -343,22 +352,36 @@ class RuleJudge:
             return None
         return int(saved["version"]) - OVERLAP_MS
 
-    def snapshot(self) -> dict[str, Any]:
-        """What `save` writes: every live rule with its progress, and the newest change."""
-        rules = [
-            rule_fields(rule) | {"progress": list(self.book.progress[rule.id])}
-            for rule in self.book.rules.values()
-        ]
-        return {"at": time.time(), "version": self.book.version, "rules": rules}
+    def snapshot(self) -> BookCopy:
+        """What `save` writes: every live rule and its progress, as now (a shallow copy, taken
+        on the event loop; `save` turns it into the file in a thread)."""
+        return BookCopy(
+            time.time(), self.book.version, dict(self.book.rules), dict(self.book.progress)
+        )
 
-    def save(self, snapshot: dict[str, Any]) -> None:
+    def checkpoint_due(self, now: float) -> bool:
+        """The book changed since its checkpoint, and that is `RULES_CHECKPOINT_EVERY` old.
+        Between two, the change index holds what changed (progress included)."""
+        return (
+            self.loaded
+            and self.book.version != self.saved_version
+            and now - self.saved_at >= RULES_CHECKPOINT_EVERY
+        )
+
+    def save(self, copy: BookCopy) -> None:
         """Write the rule book's checkpoint whole, then rename (in a thread: it is large)."""
         if self.saved is None:
             return
+        rules = [
+            rule_fields(rule) | {"progress": list(copy.progress[rule.id])}
+            for rule in copy.rules.values()
+        ]
         self.saved.parent.mkdir(parents=True, exist_ok=True)
         partial = self.saved.with_suffix(".partial")
-        partial.write_text(json.dumps(snapshot, separators=(",", ":")))
+        document = {"at": copy.at, "version": copy.version, "rules": rules}
+        partial.write_text(json.dumps(document, separators=(",", ":")))
         os.replace(partial, self.saved)
+        self.saved_version, self.saved_at = copy.version, copy.at
 
     async def follow(self, stop: asyncio.Event) -> None:
         """Apply rule changes as the API writes them, until stopped."""

@@ -94,7 +94,7 @@ class Alerter:
         self.reader.positions = dict(state.positions)
         self.processor.restore(state.last_alert, state.loaded)
 
-    async def save_state(self) -> None:
+    async def save_state(self, force: bool = False) -> None:
         """Write the state checkpoint (the copy here, compression and the write in a thread)."""
         if not self.started:
             return  # never replace a good checkpoint by a state that did not start up
@@ -108,7 +108,7 @@ class Alerter:
             self.processor.loaded,
             time.time(),
         )
-        rules = self.rules.snapshot() if self.rules.loaded else None
+        rules = self.rules.snapshot() if force or self.rules.checkpoint_due(time.time()) else None
         try:
             size = await asyncio.to_thread(checkpoint.write, self.settings, head, chunks)
             if rules is not None:
@@ -208,7 +208,7 @@ class Alerter:
         """Publish the last figures, a heartbeat and a checkpoint, then stop."""
         await self.publish()
         await self.heartbeat()
-        await self.save_state()
+        await self.save_state(force=self.rules.loaded)
         log.info(
             "stopped after %d record(s) and %d alert(s)",
             self.processor.handled,

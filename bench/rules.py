@@ -292,7 +292,7 @@ async def load_and_follow(settings: Settings) -> list[Row]:
     ]
 
 
-async def crash_tick(settings: Settings, fires: int = 1000) -> list[Row]:
+async def crash_tick(settings: Settings, fires: int = 10_000) -> list[Row]:
     from notifier.worker import Deliverer
     from service.app import create_app
     from tests.helpers.receiver import receiving

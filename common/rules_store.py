@@ -88,8 +88,14 @@ def rule_from_fields(v: dict[str, Any]) -> Rule:
 def progress_update(table: str, rule: Rule, progress: Progress) -> dict[str, Any]:
     """The UpdateItem of a rule's progress (alone, or in the transaction that fires it)."""
     names = {"#s": "state"}
-    values: dict[str, Any] = {":s": value(progress.state), ":f": value(progress.fired)}
-    sets = ["#s = :s", "fired = :f"]
+    values: dict[str, Any] = {
+        ":s": value(progress.state),
+        ":f": value(progress.fired),
+        ":c": value(now_ms()),
+    }
+    # The change time too: a restarted alerter reads the progress made since its checkpoint
+    # from the change index, with the rules changed since.
+    sets = ["#s = :s", "fired = :f", "c = :c"]
     if progress.last_fired is not None:
         sets.append("lf = :lf")
         values[":lf"] = value(progress.last_fired)
