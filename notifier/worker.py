@@ -46,6 +46,7 @@ CONCURRENCY = 64
 POLL = 0.5  # seconds between looks at the outbox when it had nothing due
 HEARTBEAT = 5.0  # seconds between two heartbeats (/status)
 BACKOFF_BASE, BACKOFF_CAP = 2.0, 300.0
+BURST = 20  # due deliveries from which they are claimed in transactions, not one by one
 CHANNEL_CACHE = 2.0  # seconds a channel read is used for other deliveries to it
 
 
@@ -137,9 +138,22 @@ class Deliverer:
                     await sleep_unless(stop, 2.0)
                     continue
                 fresh = [d for d in due if (d.alert, d.channel) not in self.inflight]
-                for delivery in fresh:
+                fresh = fresh[: max(0, CONCURRENCY - len(self.inflight))]  # no claim waits
+                claimed: list[Delivery | None] = list(fresh)
+                if len(fresh) >= BURST:
+                    try:
+                        lease = int((time.time() + LEASE) * 1000)
+                        claimed = list(await self.deliveries.claim_all(fresh, lease))
+                    except StoreError as exc:
+                        log.warning("cannot claim deliveries (%s); trying again", exc)
+                        await sleep_unless(stop, 2.0)
+                        continue
+                for delivery, taken in zip(fresh, claimed, strict=True):
+                    if taken is None:
+                        continue  # another notifier has it, or it was settled meanwhile
                     self.inflight.add((delivery.alert, delivery.channel))
-                    task = asyncio.create_task(self._attempt(delivery))
+                    given = taken if len(fresh) >= BURST else None
+                    task = asyncio.create_task(self._attempt(delivery, given))
                     tasks.add(task)
                     task.add_done_callback(tasks.discard)
                 await sleep_unless(stop, 0.05 if fresh else POLL)
@@ -160,10 +174,10 @@ class Deliverer:
         except StoreError as exc:
             log.debug("heartbeat not written: %s", exc)
 
-    async def _attempt(self, delivery: Delivery) -> None:
+    async def _attempt(self, delivery: Delivery, claimed: Delivery | None = None) -> None:
         try:
             async with self.slots:
-                await self.attempt(delivery)
+                await self.attempt(delivery, claimed)
         except StoreError as exc:
             log.warning(
                 "delivery %s → %s: %s; it stays pending", delivery.alert, delivery.channel, exc
@@ -173,9 +187,11 @@ class Deliverer:
         finally:
             self.inflight.discard((delivery.alert, delivery.channel))
 
-    async def attempt(self, seen: Delivery) -> None:
+    async def attempt(self, seen: Delivery, claimed: Delivery | None = None) -> None:
+        """One attempt at a due delivery (`claimed`: already claimed, with others)."""
         now = time.time()
-        claimed = await self.deliveries.claim(seen, int((now + LEASE) * 1000))
+        if claimed is None:
+            claimed = await self.deliveries.claim(seen, int((now + LEASE) * 1000))
         if claimed is None:
             return  # another notifier has it, or it was settled meanwhile
         age = now - claimed.created_ms / 1000

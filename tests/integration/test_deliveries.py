@@ -114,7 +114,8 @@ async def test_many_alerts_are_recorded_together_and_a_recorded_one_is_not_again
 ) -> None:
     """A crash tick's alerts: 120 rules fire at one point, recorded in transactions of many
     alerts each; those recorded already (a record delivered again) come back False, the others
-    True, and every alert has its delivery and its rule's progress."""
+    True, and every alert has its delivery and its rule's progress. The delivery worker then
+    claims the burst in transactions and sends the hourly limit's worth, once each."""
     settings, store, receiver = rig
     deliveries = DeliveriesStore(store)
     channel, _ = await user_alerts(settings, store, receiver.url, 0)
@@ -153,6 +154,17 @@ async def test_many_alerts_are_recorded_together_and_a_recorded_one_is_not_again
         assert (await delivery(store, fire.alert.id, channel.id))["status"] == "pending"
         assert (await RulesStore(store).get("alice", fire.rule.id)).progress.state == "done"
     assert await deliveries.record_all(fires[:5]) == [False] * 5
+
+    # A burst: claimed in transactions, counted against the hourly limit (3) in one write.
+    async def settled() -> bool:
+        statuses = [(await delivery(store, f.alert.id, channel.id))["status"] for f in fires]
+        return "pending" not in statuses
+
+    async with running_deliverer(settings):
+        await wait_for(settled, 60, "every delivery settled")
+    statuses = [(await delivery(store, f.alert.id, channel.id))["status"] for f in fires]
+    assert statuses.count("delivered") == 3 and statuses.count("suppressed") == 117
+    assert len(receiver.ids()) == len(set(receiver.ids())) == 3
 
 
 async def test_a_failing_house_receiver_gets_the_alert_once_it_answers(rig: Any) -> None:
