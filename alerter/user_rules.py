@@ -253,19 +253,36 @@ class History:
         """A market's points after `start`, as just read: its windows are built from them."""
         self.seeds[market] = (start, [p.t for p in points], points)
 
-    async def prev(self, market: Market, metric: Metric, t: int) -> float | None:
+    def held(self, market: Market, metric: Metric, t: int) -> tuple[bool, float | None]:
+        """The newest value before t from memory (the board, a seed): (found, value)."""
         if self.board is not None:
             series = self.board.series.get(market)
             if series is not None:
                 held = series[metric]
                 i = bisect_left(held.ticks, t)  # the newest held value before t
                 if i:
-                    return held.values[i - 1]
-        if (market, t) not in self.before:
-            self.table_reads += 1
-            self.before[(market, t)] = await self.store.point_before(market, t)
-        point = self.before[(market, t)]
-        return None if point is None else point.value(metric)
+                    return True, held.values[i - 1]
+        seed = self.seeds.get(market)
+        if seed is not None:
+            _, ticks, points = seed
+            for point in reversed(points[: bisect_left(ticks, t)]):
+                if (v := point.value(metric)) is not None:
+                    return True, v
+        if (market, t) in self.before:
+            stored = self.before[(market, t)]
+            return True, None if stored is None else stored.value(metric)
+        return False, None
+
+    async def prev(self, market: Market, metric: Metric, t: int) -> float | None:
+        found, v = self.held(market, metric, t)
+        if found:
+            return v
+        await self.read_before(market, t)
+        return self.held(market, metric, t)[1]
+
+    async def read_before(self, market: Market, t: int) -> None:
+        self.table_reads += 1
+        self.before[(market, t)] = await self.store.point_before(market, t)
 
     async def between(
         self, market: Market, metric: Metric, lo: int, hi: int
@@ -448,35 +465,45 @@ class RuleJudge:
         )
 
     async def prepare(self, changes: Iterable[tuple[Market, int]], concurrency: int = 16) -> None:
-        """Before a batch: each market whose rules' windows are not held yet (a start, a
-        restart, a new rule) is read once for them all, `concurrency` at a time, rather than
-        window by window as its points come."""
-        newest: dict[Market, tuple[int, int]] = {}  # market → (first t, last t) in the batch
-        spans, seeds = self.spans.spans, self.history.seeds
+        """Before a batch, `concurrency` reads at a time rather than one by one as the points
+        come: each market whose rules' windows are not held yet (a start, a restart, a new
+        rule) read once for them all; then the previous point of each market with rules whose
+        first point here has none in memory (a market new to this alerter)."""
+        spans, seeds, index = self.spans.spans, self.history.seeds, self.book.index
+        first: dict[Market, tuple[int, int]] = {}  # market → (first t, last t) in the batch
         for market, t in changes:
-            if market in seeds:
-                continue
-            first = newest.get(market)
-            if first is not None:
-                newest[market] = (first[0], t)
-                continue
-            index = self.book.index
-            if any(
+            if market in first:
+                first[market] = (first[market][0], t)
+            elif any((market, m) in index for m in METRICS):
+                first[market] = (t, t)
+        unread = [
+            (market, span)
+            for market, span in first.items()
+            if market not in seeds
+            and any(
                 index.get((market, m), NONE).widths and (market, m) not in spans for m in METRICS
-            ):
-                newest[market] = (t, t)
-        if not newest:
-            return
+            )
+        ]
         slots = asyncio.Semaphore(concurrency)
 
-        async def read(market: Market, first: int, last: int) -> None:
-            start = first - self.reach(market) - 1
+        async def read(market: Market, span: tuple[int, int]) -> None:
+            start = span[0] - self.reach(market) - 1
             async with slots:
-                points = await self.store.query_points(market, start, last, consistent=True)
+                points = await self.store.query_points(market, start, span[1], consistent=True)
             self.history.table_reads += 1
             self.history.seed(market, start, points)
 
-        await asyncio.gather(*(read(m, *span) for m, span in newest.items()))
+        async def before(market: Market, t: int) -> None:
+            async with slots:
+                await self.history.read_before(market, t)
+
+        await asyncio.gather(*(read(m, span) for m, span in unread))
+        unknown = [
+            (market, t)
+            for market, (t, _) in first.items()
+            if not any(self.history.held(market, m, t)[0] for m in METRICS if (market, m) in index)
+        ]
+        await asyncio.gather(*(before(m, t) for m, t in unknown))
 
     def forget(self, market: Market) -> None:
         """The market's windows are read again at its next point (see rule_windows)."""

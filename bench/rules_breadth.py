@@ -1,9 +1,10 @@
 """`make bench-scale` stage `rules`: users' rules at breadth, with real processes.
 
 The breadth run (bench/breadth.py: the demo exchange serving 20,000 markets, fetcher, alerter,
-service at one-minute ticks, two markets spiked ×4 a tick) twice on one DynamoDB Local: with no
-users' rules, then with 100,000 (five per market: one of each kind, windows 1 h to 24 h, plus
-one that fires on a spike and delivers to a webhook through `tracker deliver`). Per run, from
+service at one-minute ticks, two markets spiked ×4 a tick) twice, each on a fresh in-memory
+DynamoDB Local: with 100,000 users' rules (five per market: one of each kind, windows 1 h to
+24 h, plus one that fires on a spike and delivers to a webhook through `tracker deliver`),
+then with none. Per run, from
 its third tick on: the alerter process's CPU (utime + stime, /proc) per record it handled (its
 heartbeat's count), and its RSS at the end; with rules, each spike's write → the user's
 webhook received.
@@ -33,6 +34,7 @@ from common.rules_store import new_rule_id, now_ms, rule_item
 from common.schema import init_db
 from common.sealed import Sealer, new_secret_key
 from common.users_store import UsersStore
+from tracker import dynamodb_local
 
 PER_MARKET = 5  # rules per market: one of each kind and one that fires on a spike
 WINDOWS = (3600, 4 * 3600, 12 * 3600, 86400)
@@ -169,9 +171,21 @@ async def one_run(url: str, scratch: Path, minutes: float, ruled: bool) -> dict[
     return out
 
 
-async def rules_breadth(url: str, scratch: Path, minutes: float) -> list[Row]:
-    plain = await one_run(url, scratch, minutes, ruled=False)
-    ruled = await one_run(url, scratch, minutes, ruled=True)
+async def fresh_run(scratch: Path, minutes: float, ruled: bool) -> dict[str, Any]:
+    """One run on its own in-memory DynamoDB Local: one that has held a run already is
+    slower (every stream record it keeps), which would count against the second."""
+    port = dynamodb_local.free_port()
+    ddb = dynamodb_local.start(port, None)
+    try:
+        return await one_run(f"http://127.0.0.1:{port}", scratch, minutes, ruled)
+    finally:
+        ddb.terminate()
+        ddb.wait(30)
+
+
+async def rules_breadth(scratch: Path, minutes: float) -> list[Row]:
+    ruled = await fresh_run(scratch, minutes, ruled=True)
+    plain = await fresh_run(scratch, minutes, ruled=False)
     ratio = ruled["per_record"] / plain["per_record"]
     per_rule = (ruled["rss"] - plain["rss"]) / ruled["rules"]
     seen = ruled["seen"]

@@ -369,9 +369,9 @@ async def users_rules(rows: Rows) -> None:
     from bench.rules_breadth import rules_breadth
 
     minutes = float(os.environ.get("BENCH_SCALE_MINUTES", "15"))
-    with in_memory() as (url, scratch):
+    with tempfile.TemporaryDirectory() as scratch:
         print(f"users' rules: {BREADTH:,} markets for {minutes:.0f} min, twice …", flush=True)
-        rows += await rules_breadth(url, scratch, minutes)
+        rows += await rules_breadth(Path(scratch), minutes)
 
 
 STAGES = {
