@@ -33,7 +33,7 @@ Reader = Callable[[Market, Metric, int, int], Awaitable[Sequence[tuple[int, floa
 class Span:
     """One window width over one market's metric, as it slides forward point by point."""
 
-    __slots__ = ("head", "read_to", "sums", "ticks", "values", "width")
+    __slots__ = ("head", "read_to", "sums", "ticks", "top", "values", "width")
 
     def __init__(self, width: int, t: int, points: Sequence[tuple[int, float]]) -> None:
         """The window at t, from every (tick, value) with t − width ≤ tick < t, oldest first."""
@@ -44,6 +44,7 @@ class Span:
         cut = bisect_left([tick for tick, _ in points], self.read_to)
         self.ticks = array("q", (tick for tick, _ in points[:cut]))
         self.values = array("d", (v for _, v in points[:cut]))
+        self.top = points[-1][0] if points else t - width - 1  # the newest tick in the sums
         self.head: tuple[int, float] | None = None
 
     def follows(self, t: int, v: float) -> bool:
@@ -60,10 +61,13 @@ class Span:
         head = self.head
         if head is not None and head[0] < t:
             self.sums.add(head[1])
-            if self.read_to >= head[0]:  # everything before it is held: so is it
+            # Everything in the sums is held, within a chunk: so is the newest (a window
+            # shorter than a chunk is then held whole, and never read again).
+            if self.read_to > self.top and (not self.ticks or head[0] < self.ticks[0] + CHUNK):
                 self.ticks.append(head[0])
                 self.values.append(head[1])
                 self.read_to = head[0] + 1
+            self.top = head[0]
             self.head = None
         lo = t - self.width
         cut = bisect_left(self.ticks, lo)

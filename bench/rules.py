@@ -203,22 +203,18 @@ async def cpu(settings: Settings) -> list[Row]:
     per_rule = (ruled_kept - bare_kept) / RULES
     records = MARKETS * TICKS
     return [
-        Row("rules: alerter CPU per record, no rules", f"{bare / records * 1e6:.0f} µs"),
-        Row(
-            f"rules: alerter CPU per record, {RULES:,} rules / {MARKETS:,} markets",
+        Row("rules: handle() CPU per record, no rules", f"{bare / records * 1e6:.0f} µs"),
+        Row(  # the goal is the process's (bench/rules_breadth.py): this is judging alone
+            f"rules: handle() CPU per record, {RULES:,} rules / {MARKETS:,} markets",
             f"{ruled / records * 1e6:.0f} µs ({ratio:.2f}×)",
-            "≤ 1.5× no rules",
-            verdict(ratio <= 1.5),
         ),
         Row(
             "rules: table reads per record (windows beyond the board's hour)",
             f"{table.reads / records:.3f}",
         ),
-        Row(
-            "rules: alerter memory per rule beyond no rules (book and windows)",
+        Row(  # the goal is the process's RSS (bench/rules_breadth.py)
+            "rules: Python objects kept per rule beyond no rules (book and windows)",
             f"{per_rule:.0f} B",
-            "≤ 1 KB",
-            verdict(per_rule <= 1024),
         ),
         Row(f"rules: fired in {TICKS} ticks", f"{table.fired}"),
     ]

@@ -17,6 +17,7 @@ from common.ticks import tick_floor
 from fetcher.backfill import Backfill
 from fetcher.worker import Fetcher
 from tests.conftest import demo_fetcher, running_demo
+from tests.helpers.ticks import fresh_tick
 from tests.integration.test_fetcher import served_markets, stored_at
 
 
@@ -38,7 +39,7 @@ async def test_maintenance_pauses_the_source_and_quotes_the_exchange(
     points are written."""
     fetcher, exchange, _ = rig
     exchange.add_fault("bitfinex", "maintenance", 2, None)
-    t = tick_floor(time.time(), 3)
+    t = await fresh_tick(3)
     with caplog.at_level(logging.WARNING):
         assert not await fetcher.fetch_once(t)
         assert not await fetcher.fetch_once(t + 3)
@@ -59,7 +60,7 @@ async def test_a_permanent_error_is_asked_once(
     fetcher, exchange, _ = rig
     exchange.add_fault("bitfinex", "invalid", 3, None)
     with caplog.at_level(logging.ERROR):
-        assert not await fetcher.fetch_once(tick_floor(time.time(), 3))
+        assert not await fetcher.fetch_once(await fresh_tick(3))
     assert len(exchange.faults["bitfinex"]) == 2  # one consumed: no retry
     assert fetcher.figures.sources["bitfinex"].failed == {"rejected": 1}
     assert "'symbol: invalid'" in caplog.text and "not retried" in caplog.text
@@ -84,7 +85,7 @@ async def test_an_empty_answer_after_markets_is_a_failed_fetch(
     """The source had markets last tick and answers none now: counted as `empty`, not as a
     tick fetched with 0 quotes."""
     fetcher, exchange, _ = rig
-    t = tick_floor(time.time(), 3)
+    t = await fresh_tick(3)
     assert await fetcher.fetch_once(t)
     exchange.add_fault("bitfinex", "empty", 1, None)
     assert not await fetcher.fetch_once(t + 3)
@@ -110,7 +111,7 @@ async def test_every_cryptowatch_shape_stores_the_served_markets(
     exchange.cw_keys = shape.get("keys", "market")
     exchange.cw_page_size = shape.get("page_size", 0)
     exchange.cw_summaries_by = shape.get("summaries_by", "market")
-    t = tick_floor(time.time(), 3)
+    t = await fresh_tick(3)
     assert await fetcher.fetch_once(t)
     expected = served_markets(exchange)
     direct = [k for k in exchange.cryptowatch if k.startswith("bitfinex:")]  # fetched directly

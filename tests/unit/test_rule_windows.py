@@ -87,3 +87,10 @@ def test_a_long_window_is_read_whole_once_then_a_chunk_at_a_time() -> None:
     chunks = (2 * 86400) // rule_windows.CHUNK  # the oldest values leave after the first day
     assert reads <= 1 + chunks + 1
     assert reads >= chunks
+
+
+def test_a_window_shorter_than_a_chunk_is_held_whole_and_read_once() -> None:
+    """A ten-minute window of one-minute points for three hours, from an empty table: every
+    value it needs has come through it, so it is read once, when built."""
+    plan = [(60, 2.0 + (i % 5), "next") for i in range(3 * 60)]
+    assert asyncio.run(replay(plan, [600])) == 1
