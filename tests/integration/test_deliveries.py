@@ -60,6 +60,12 @@ async def rig(dynamodb_url: str) -> AsyncIterator[tuple[Settings, Store, Receive
             yield settings, Store(client, settings), receiver
 
 
+def crossed(rule_id: str, t: int, value: float, level: float) -> UserAlert:
+    """Alice's alert of a crosses_above rule on bitfinex:btcusd."""
+    condition = {"kind": "crosses_above", "level": level}
+    return UserAlert(rule_id, "alice", "bitfinex", "btcusd", "price", t, value, level, condition)
+
+
 async def user_alerts(
     settings: Settings, store: Store, url: str, n: int
 ) -> tuple[Channel, list[str]]:
@@ -90,17 +96,7 @@ async def user_alerts(
     ids = []
     for i in range(n):
         t = 1_800_000_000 + i
-        alert = UserAlert(
-            rule.id,
-            "alice",
-            "bitfinex",
-            "btcusd",
-            "price",
-            t,
-            2.0,
-            1.0,
-            {"kind": "crosses_above", "level": 1.0},
-        )
+        alert = crossed(rule.id, t, 2.0, 1.0)
         progress = Progress("fired", i + 1, t, t)
         await DeliveriesStore(store).record(
             alert, rule, progress, [channel.id], rule_payload(alert.public(), rule.id, rule.name)
@@ -134,17 +130,7 @@ async def test_many_alerts_are_recorded_together_and_a_recorded_one_is_not_again
             0.0,
         )
         rule = await RulesStore(store).put(rule)
-        alert = UserAlert(
-            rule.id,
-            "alice",
-            "bitfinex",
-            "btcusd",
-            "price",
-            t,
-            500.0,
-            1.0 + i,
-            {"kind": "crosses_above", "level": 1.0 + i},
-        )
+        alert = crossed(rule.id, t, 500.0, 1.0 + i)
         payload = rule_payload(alert.public(), rule.id, rule.name)
         fires.append(Fire(alert, rule, Progress("done", 1, t, t), [channel.id], payload))
     before = [fires[3], fires[77]]
