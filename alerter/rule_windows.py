@@ -104,11 +104,6 @@ class Spans:
         self.read = read
         self.spans: dict[tuple[Market, Metric], dict[int, Span]] = {}
         self.newest: dict[tuple[Market, Metric], int] = {}  # the newest point's tick seen
-        self.built = 0  # windows read whole
-        self.filled = 0  # chunks read
-
-    def __len__(self) -> int:
-        return sum(len(widths) for widths in self.spans.values())
 
     async def windows(
         self, market: Market, metric: Metric, t: int, v: float, widths: Sequence[int]
@@ -118,7 +113,6 @@ class Spans:
         newest = self.newest.get(key)
         if newest is not None and t < newest:  # behind: read whole, nothing kept
             self.spans.pop(key, None)
-            self.built += len(widths)
             return {
                 w: Window.of([x for _, x in await self.read(market, metric, t - w, t)])
                 for w in widths
@@ -137,13 +131,11 @@ class Spans:
             if span is None:
                 points = await self.read(market, metric, t - width, t)
                 span = held[width] = Span(width, t, points)
-                self.built += 1
             else:
                 stride = CHUNK
                 while (gap := span.slide(t, stride)) is not None:
                     points = await self.read(market, metric, *gap)
                     span.fill(points, gap[1])
-                    self.filled += 1
                     stride = stride if points else 2 * stride  # across a gap: faster
             out[width] = span.window()
             span.hold(t, v)

@@ -243,7 +243,6 @@ class History:
         self.before: dict[tuple[Market, int], Point | None] = {}  # one batch's reads
         # Markets the alerter read from the table this batch: every point after `start`.
         self.seeds: dict[Market, tuple[int, list[int], list[Point]]] = {}
-        self.table_reads = 0
 
     def clear(self) -> None:
         self.before.clear()
@@ -265,8 +264,8 @@ class History:
         seed = self.seeds.get(market)
         if seed is not None:
             _, ticks, points = seed
-            for point in reversed(points[: bisect_left(ticks, t)]):
-                if (v := point.value(metric)) is not None:
+            for i in range(bisect_left(ticks, t) - 1, -1, -1):
+                if (v := points[i].value(metric)) is not None:
                     return True, v
         if (market, t) in self.before:
             stored = self.before[(market, t)]
@@ -281,7 +280,6 @@ class History:
         return self.held(market, metric, t)[1]
 
     async def read_before(self, market: Market, t: int) -> None:
-        self.table_reads += 1
         self.before[(market, t)] = await self.store.point_before(market, t)
 
     async def between(
@@ -301,7 +299,6 @@ class History:
             _, ticks, points = seed
             points = points[bisect_left(ticks, lo) : bisect_left(ticks, hi)]
         else:
-            self.table_reads += 1
             points = await self.store.query_points(market, lo - 1, hi - 1, consistent=True)
         return [(p.t, v) for p in points if (v := p.value(metric)) is not None]
 
@@ -490,7 +487,6 @@ class RuleJudge:
             start = span[0] - self.reach(market) - 1
             async with slots:
                 points = await self.store.query_points(market, start, span[1], consistent=True)
-            self.history.table_reads += 1
             self.history.seed(market, start, points)
 
         async def before(market: Market, t: int) -> None:

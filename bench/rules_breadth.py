@@ -22,6 +22,7 @@ from typing import Any
 from pydantic import SecretStr
 
 from bench.breadth import ALERT_WINDOW, BREADTH, RANK_WINDOW, Breadth, p99, rss
+from bench.raw import batch_write
 from bench.report import Row, verdict
 from common import aws
 from common.channels import Channel, new_signing_secret
@@ -107,17 +108,8 @@ async def seed(store: Store, prices: dict[str, float], hook: str) -> int:
                 changed=now_ms(),
             )
         )
-    table = settings.table("rules")
-    slots = asyncio.Semaphore(8)
-
-    async def write(chunk: list[Rule]) -> None:
-        pending: Any = {table: [{"PutRequest": {"Item": rule_item(r)}} for r in chunk]}
-        async with slots:
-            while pending:
-                answer = await store.client.batch_write_item(RequestItems=pending)
-                pending = answer.get("UnprocessedItems") or None
-
-    await asyncio.gather(*(write(rules[i : i + 25]) for i in range(0, len(rules), 25)))
+    items = [rule_item(r) for r in rules]
+    await batch_write(store.client, settings.table("rules"), items, concurrency=8)
     return len(rules)
 
 

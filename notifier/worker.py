@@ -139,21 +139,21 @@ class Deliverer:
                     continue
                 fresh = [d for d in due if (d.alert, d.channel) not in self.inflight]
                 fresh = fresh[: max(0, CONCURRENCY - len(self.inflight))]  # no claim waits
-                claimed: list[Delivery | None] = list(fresh)
-                if len(fresh) >= BURST:
+                burst = len(fresh) >= BURST  # claimed here, together; else each by its attempt
+                claimed: list[Delivery | None] = [None] * len(fresh)
+                if burst:
                     try:
                         lease = int((time.time() + LEASE) * 1000)
-                        claimed = list(await self.deliveries.claim_all(fresh, lease))
+                        claimed = await self.deliveries.claim_all(fresh, lease)
                     except StoreError as exc:
                         log.warning("cannot claim deliveries (%s); trying again", exc)
                         await sleep_unless(stop, 2.0)
                         continue
                 for delivery, taken in zip(fresh, claimed, strict=True):
-                    if taken is None:
+                    if burst and taken is None:
                         continue  # another notifier has it, or it was settled meanwhile
                     self.inflight.add((delivery.alert, delivery.channel))
-                    given = taken if len(fresh) >= BURST else None
-                    task = asyncio.create_task(self._attempt(delivery, given))
+                    task = asyncio.create_task(self._attempt(delivery, taken))
                     tasks.add(task)
                     task.add_done_callback(tasks.discard)
                 await sleep_unless(stop, 0.05 if fresh else POLL)
