@@ -154,6 +154,7 @@ class StreamReader:
         self.leases = Leases(store.client, store.settings, owner, lease_seconds, store.outage)
         self.readers: dict[str, asyncio.Task[None]] = {}
         self.records = 0
+        self.rounds = 0  # shard assignment rounds done (one a second)
         # Per shard, the last record whose effect is in the processor's state (a checkpoint
         # saves these with it) ...
         self.positions: dict[str, str] = {}
@@ -196,6 +197,7 @@ class StreamReader:
             for shard, task in list(self.readers.items()):
                 if task.done():
                     del self.readers[shard]
+            self.rounds += 1
             await sleep_unless(stop, 1.0)
         await asyncio.gather(*self.readers.values(), return_exceptions=True)
 

@@ -39,6 +39,9 @@ class ReadOnlyGuard:
             if scope["method"] in WRITE_METHODS:
                 await self.bounded(scope, receive, send)
                 return
+            if scope["method"] == "HEAD":
+                await self.app({**scope, "method": "GET"}, receive, headless(send))
+                return
         await self.app(scope, receive, send)
 
     async def bounded(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -78,6 +81,18 @@ class ReadOnlyGuard:
         if len(scope.get("query_string", b"")) > MAX_QUERY:
             return 414, f"query string longer than {MAX_QUERY} bytes", []
         return None
+
+
+def headless(send: Send) -> Send:
+    """HEAD as GET answers it, without the body: the same status and headers (Content-Length,
+    ETag, Cache-Control included)."""
+
+    async def without_body(message: Message) -> None:
+        if message["type"] == "http.response.body":
+            message = {**message, "body": b""}
+        await send(message)
+
+    return without_body
 
 
 async def answer(send: Send, status: int, detail: str, headers: list[tuple[bytes, bytes]]) -> None:

@@ -155,6 +155,11 @@ class Health(BaseModel):
     checks: dict[str, str] = Field(default_factory=dict)
 
 
+class Alive(BaseModel):
+    status: str = Field(description="ok")
+    process: int = Field(description="the answering process's id (with --workers, one of them)")
+
+
 class Component(BaseModel):
     ok: bool
     detail: str = Field(description="What is wrong and what to check, or how fresh it is")

@@ -6,6 +6,8 @@ unreachable. How old the data is goes into its body, /status and /metrics instea
 
 from __future__ import annotations
 
+import os
+
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
@@ -13,15 +15,15 @@ from service.deps import StateDep
 from service.errors import STORE_RETRY_AFTER
 from service.freshness import reading
 from service.metrics import Metrics
-from service.schemas import Health, Status
+from service.schemas import Alive, Health, Status
 
 router = APIRouter(tags=["health"])
 
 
-@router.get("/healthz", response_model=Health)
-async def healthz() -> Health:
-    """Liveness: the process answers."""
-    return Health(status="ok")
+@router.get("/healthz", response_model=Alive)
+async def healthz() -> Alive:
+    """Liveness: the process answers, and says which it is (with `--workers`, one of several)."""
+    return Alive(status="ok", process=os.getpid())
 
 
 @router.get("/readyz", response_model=Health, responses={503: {"model": Health}})
@@ -35,7 +37,8 @@ async def readyz(state: StateDep) -> Response:
         "data": f"ok ({board.detail})" if board.ok else board.detail,
     }
     for name, source in now.fetchers().items():  # failed fetches show here, by their reason
-        checks[f"fetcher {name}"] = f"ok ({source.detail})" if source.ok else source.detail
+        key = name if name == "fetcher" else f"fetcher {name}"  # no heartbeat: no source known
+        checks[key] = f"ok ({source.detail})" if source.ok else source.detail
     if not now.ready:
         body = Health(status="unavailable", checks=checks)
         headers = {"Retry-After": str(STORE_RETRY_AFTER)}

@@ -1,6 +1,7 @@
 """docker-compose.yml for real: the image built from the Dockerfile and the unmodified compose
 file run on this machine's Docker engine (its demo profile, with a quick clock set the way a
-user sets it, through the environment), and everything checked through the published ports:
+user sets it, through the environment; after `down`, the live profile's fetcher pointed at the
+demo exchange through the environment), and everything checked through the published ports:
 readiness, a rank, a 3.5× spike giving exactly one alert, every stored point kept across
 `stop`/`start` and `down`/`up`, each container stopping on SIGTERM with status 0 and the
 fetcher's buffer written, and `down -v` leaving nothing behind. A user added with `tracker users
@@ -16,8 +17,6 @@ import re
 import shutil
 import subprocess
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +26,9 @@ import boto3
 import pytest
 from standardwebhooks.webhooks import Webhook
 
+from tests.helpers.exchange import control
+from tests.helpers.processes import answer
+from tests.helpers.waiting import until
 from tracker.dynamodb_local import free_port
 
 ROOT = Path(__file__).parents[2]
@@ -65,10 +67,7 @@ def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[str]]:
         with open(tmp_path_factory.mktemp("dockerd") / "dockerd.log", "wb") as log:
             # The daemon keeps its own copy of the descriptor.
             started = subprocess.Popen(["dockerd"], stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 60
-        while not _engine_up():
-            assert time.monotonic() < deadline, "dockerd did not come up within 60 s"
-            time.sleep(0.5)
+        until(_engine_up, 60, "dockerd up")
     if _run(["docker", "compose", "version"], 30).returncode == 0:
         client = ["docker", "compose"]
     else:
@@ -133,24 +132,11 @@ class Stack:
         return self.compose("logs", "--no-color", service, check=False)
 
     def get(self, path: str) -> tuple[int, Any]:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.api}{path}", timeout=5) as r:
-                return r.status, json.loads(r.read())
-        except urllib.error.HTTPError as exc:
-            return exc.code, json.loads(exc.read() or b"null")
+        return answer(f"http://127.0.0.1:{self.api}{path}")
 
     def post(self, path: str, body: Any, key: str) -> tuple[int, Any]:
-        request = urllib.request.Request(
-            f"http://127.0.0.1:{self.api}{path}",
-            data=json.dumps(body).encode() if body is not None else b"",
-            headers={"content-type": "application/json", "authorization": f"Bearer {key}"},
-            method="POST",
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=15) as r:
-                return r.status, json.loads(r.read())
-        except urllib.error.HTTPError as exc:
-            return exc.code, json.loads(exc.read() or b"null")
+        auth = {"authorization": f"Bearer {key}"}
+        return answer(f"http://127.0.0.1:{self.api}{path}", body or {}, auth, 15, "POST")
 
     def ranking(self) -> dict[str, Any] | None:
         """/rank's answer once there are figures (503 "not ready yet" before the first board)."""
@@ -172,20 +158,6 @@ class Stack:
         ):
             keys |= {(i["m"]["S"], int(i["t"]["N"])) for i in page["Items"]}
         return keys
-
-
-def wait(what: str, check: Any, timeout: float = 120) -> Any:
-    """Poll `check()` until it returns something truthy; fail naming `what` after `timeout`."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            value = check()
-        except OSError:
-            value = None
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"{what}: not within {timeout:.0f} s"
-        time.sleep(0.5)
 
 
 def healthy(stack: Stack) -> bool:
@@ -225,16 +197,16 @@ def test_compose_up_for_real(stack: Stack, capsys: pytest.CaptureFixture[str]) -
 
     started = time.monotonic()
     stack.up()
-    wait("the first rank", lambda: (stack.ranking() or {}).get("total", 0) > 0)
+    until(lambda: (stack.ranking() or {}).get("total", 0) > 0, 120, "the first rank")
     stack.figures["up → first rank"] = f"{time.monotonic() - started:.1f} s"
-    wait("every container healthy", lambda: healthy(stack))
+    until(lambda: healthy(stack), 120, "every container healthy")
     stack.figures["up → all healthy"] = f"{time.monotonic() - started:.1f} s"
     assert stack.state("init")["ExitCode"] == 0
 
     status, ready = stack.get("/readyz")
     assert status == 200, ready
     # Every demo market ranked: a board from before the second tick of all of them has fewer.
-    wait("300 markets ranked", lambda: (stack.ranking() or {}).get("total", 0) >= 300)
+    until(lambda: (stack.ranking() or {}).get("total", 0) >= 300, 120, "300 markets ranked")
     status, rank = stack.get("/rank?limit=5")
     assert status == 200 and rank["total"] >= 300 and len(rank["ranking"]) == 5, rank
     assert rank["ranking"][0]["rank"] == 1 and rank["ranking"][0]["count"] >= 2
@@ -243,7 +215,7 @@ def test_compose_up_for_real(stack: Stack, capsys: pytest.CaptureFixture[str]) -
     def btc_points() -> int:
         return len(stack.get("/symbols/btcusd/history")[1]["points"])
 
-    wait("a full alert window", lambda: btc_points() > MIN_POINTS + 1)
+    until(lambda: btc_points() > MIN_POINTS + 1, 120, "a full alert window")
 
     # A user, a webhook to the demo's sink on the compose network, a rule over twice BTC/USD.
     added = stack.compose("exec", "-T", "service", "tracker", "users", "add", "alice")
@@ -266,28 +238,24 @@ def test_compose_up_for_real(stack: Stack, capsys: pytest.CaptureFixture[str]) -
     }
     status, made = stack.post("/me/rules", rule, key)
     assert status == 201, made
-    wait("the alerter holding the rule", lambda: "1 user rule change" in stack.logs("alerter"))
-
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{stack.demo}/control/price",
-        data=json.dumps({"symbol": "btcusd", "factor": 3.5}).encode(),
-        headers={"content-type": "application/json"},
+    until(
+        lambda: "1 user rule change" in stack.logs("alerter"), 120, "the alerter holding the rule"
     )
-    with urllib.request.urlopen(request, timeout=5) as answer:
-        assert json.loads(answer.read())["ok"]
-    alerts = wait("the alert", lambda: stack.get("/alerts")[1]["alerts"])
+
+    spike = {"symbol": "btcusd", "factor": 3.5}
+    assert control(f"http://127.0.0.1:{stack.demo}", "/control/price", spike)["ok"]
+    alerts = until(lambda: stack.get("/alerts")[1]["alerts"], 120, "the alert")
     seen = btc_points()
-    wait("three more ticks", lambda: btc_points() >= seen + 3)
+    until(lambda: btc_points() >= seen + 3, 120, "three more ticks")
     alerts = stack.get("/alerts")[1]["alerts"]
     assert [(a["exchange"], a["symbol"]) for a in alerts] == [("bitfinex", "btcusd")], alerts
     assert alerts[0]["ratio"] >= 3
 
     def users_webhook() -> Any:
-        with urllib.request.urlopen(f"http://127.0.0.1:{stack.demo}/control/webhooks") as r:
-            hooks = json.loads(r.read())["webhooks"]
+        hooks = control(f"http://127.0.0.1:{stack.demo}", "/control/webhooks")["webhooks"]
         return [h for h in hooks if json.loads(h["body"]).get("type") == "alert"]
 
-    (sent,) = wait("the user's webhook, through the delivery worker", users_webhook)
+    (sent,) = until(users_webhook, 120, "the user's webhook, through the delivery worker")
     verified = Webhook(channel["secret"]).verify(sent["body"], sent["headers"])
     assert verified["rule"]["name"] == "BTC doubles" and verified["alert"]["value"] > 2 * price
     assert sent["headers"]["webhook-id"] == verified["alert"]["id"]
@@ -314,23 +282,48 @@ def test_compose_up_for_real(stack: Stack, capsys: pytest.CaptureFixture[str]) -
 
     # `start` again: the named volume kept every point; the stack serves fresh figures.
     stack.compose("start")
-    wait(
-        "DynamoDB back",
+    until(
         lambda: stack.state("dynamodb").get("Health", {}).get("Status") == "healthy",
+        120,
+        "DynamoDB back",
     )
-    after = wait("points readable", stack.stored)
+    after = until(stack.stored, 120, "points readable")
     assert before <= after, f"{len(before - after)} point(s) lost across stop/start"
-    wait(
-        "a fresh rank",
+    until(
         lambda: (stack.ranking() or {}).get("window_end", "") > rank["window_end"],
+        120,
+        "a fresh rank",
     )
 
-    # `down` without -v, then `up`: still every point.
+    # `down` without -v, then `up` with the live profile's fetcher (the `fetcher` service, not
+    # the demo's), pointed at the demo exchange through the environment as a user points it
+    # at their own mirror: still every point, and the live fetcher stores whole ticks.
     stack.compose("down")
-    stack.up()
-    after = wait("points readable after down/up", stack.stored)
+    stack.env |= {
+        "TRACKER_SOURCES": "bitfinex,cryptowatch",
+        "TRACKER_BITFINEX_URL": "http://demo:9000",
+        "TRACKER_CRYPTOWATCH_URL": "http://demo:9000",
+    }
+    stack.compose("up", "-d", "--scale", "fetcher-demo=0")
+    after = until(stack.stored, 120, "points readable after down/up")
     assert before <= after, f"{len(before - after)} point(s) lost across down/up"
-    wait("ready again", lambda: stack.get("/readyz")[0] == 200)
+    until(lambda: stack.get("/readyz")[0] == 200, 120, "ready again")
+
+    checked: set[int] = set()
+
+    def whole_live_tick() -> int | None:
+        """A tick the live fetcher logged done, stored for every market (each looked at once:
+        its first ticks may come before the demo exchange answers)."""
+        for t in map(int, re.findall(r"tick (\d+) done", stack.logs("fetcher"))):
+            if t not in checked:
+                checked.add(t)
+                if len({m for m, at in stack.stored() if at == t}) >= 300:
+                    return t
+        return None
+
+    t = until(whole_live_tick, 120, "a whole tick from the live fetcher")
+    stack.figures["live fetcher, env-pointed: a whole tick stored"] = str(t)
+    assert stack.compose("ps", "-q", "fetcher-demo").split() == []
 
     stack.compose("down", "-v")
     label = f"label=com.docker.compose.project={stack.project}"

@@ -10,7 +10,6 @@ import os
 import re
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ from moto.server import ThreadedMotoServer
 from common.schema import TABLES, TTL_ATTRIBUTE, TableSpec
 from common.settings import Settings, variable
 from tests.deploy.template import TABLE_RESOURCES, TEMPLATE, parameter_name, resources, template
+from tests.helpers.waiting import until
 from tracker import dynamodb_local
 
 ROOT = Path(__file__).parents[2]
@@ -263,8 +263,9 @@ def test_the_stack_deploys_in_moto_and_the_tracker_runs_on_its_tables(
         demo.terminate()
         demo.wait(10)
     assert fetch.returncode == 0, fetch.stderr
-    deadline = time.monotonic() + 10
-    while (count := ddb.scan(TableName=f"{prefix}-points", Select="COUNT")["Count"]) < 20:
-        assert time.monotonic() < deadline, f"{count} points stored"
-        time.sleep(0.2)
+    count = until(
+        lambda: (n := ddb.scan(TableName=f"{prefix}-points", Select="COUNT")["Count"]) >= 20 and n,
+        10,
+        "20 points stored",
+    )
     print(f"\nmoto: stack of {len(created)} resources; fetch --once stored {count} points")

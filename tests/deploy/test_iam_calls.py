@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import subprocess
 import time
 import urllib.request
-from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -22,11 +23,14 @@ from common.schema import init_db
 from common.sealed import new_secret_key
 from common.ticks import next_tick
 from common.users_store import UsersStore
-from tests.conftest import make_settings, wait_for, webhook_receiver
 from tests.deploy.template import TABLE_RESOURCES, resources
-from tests.e2e.conftest import TRACKER, Processes
 from tests.faultproxy import FaultProxy, fault_proxy
+from tests.helpers.exchange import control
+from tests.helpers.processes import TRACKER, Processes
 from tests.helpers.receiver import receiving
+from tests.helpers.running import webhook_receiver
+from tests.helpers.tables import make_settings
+from tests.helpers.waiting import wait_for
 from tracker import dynamodb_local
 
 pytestmark = pytest.mark.slow
@@ -115,6 +119,28 @@ async def _delivered(answer: Any) -> bool:
     return [d["status"] for d in (await answer)["deliveries"]] == ["delivered"]
 
 
+TASKS = {
+    "fetcher": "FetcherTask",
+    "alerter": "AlerterTask",
+    "notifier": "NotifierTask",
+    "service": "ApiTask",
+}
+
+
+def container(component: str) -> dict[str, Any]:
+    """The container definition of the component's ECS task."""
+    task = resources("AWS::ECS::TaskDefinition")[TASKS[component]]
+    (definition,) = task["Properties"]["ContainerDefinitions"]
+    return dict(definition)
+
+
+def task_command(component: str) -> list[str]:
+    """The task's command, `tracker …` run as this checkout's `python -m tracker …`."""
+    command = container(component)["Command"]
+    assert command[0] == "tracker", command
+    return [*TRACKER, *command[1:]]
+
+
 def read(request: str | urllib.request.Request) -> bytes:
     with urllib.request.urlopen(request, timeout=5) as response:
         return bytes(response.read())
@@ -130,10 +156,6 @@ def status(url: str) -> int:
 
 async def statuses(base: str, paths: list[str]) -> dict[str, int]:
     return {path: await asyncio.to_thread(status, base + path) for path in paths}
-
-
-async def until(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    await wait_for(condition, timeout, what)
 
 
 async def test_each_role_grants_exactly_the_calls_its_component_makes(
@@ -182,14 +204,12 @@ async def test_each_role_grants_exactly_the_calls_its_component_makes(
                 ("notifier", notifier),
             )
         }
-        processes.start("fetcher", [*TRACKER, "fetch"], env | via["fetcher"])
-        processes.start(
-            "alerter", [*TRACKER, "alert"], env | via["alerter"] | {"TRACKER_NOTIFY_URLS": hook}
-        )
-        processes.start("service", [*TRACKER, "serve"], env | via["service"])
-        processes.start(
-            "notifier", [*TRACKER, "deliver"], env | via["notifier"] | {"TRACKER_NOTIFY_URLS": hook}
-        )
+        # Each process runs its task definition's own command.
+        hooked = {"TRACKER_NOTIFY_URLS": hook}
+        processes.start("fetcher", task_command("fetcher"), env | via["fetcher"])
+        processes.start("alerter", task_command("alerter"), env | via["alerter"] | hooked)
+        processes.start("service", task_command("service"), env | via["service"])
+        processes.start("notifier", task_command("notifier"), env | via["notifier"] | hooked)
         dynamodb_local.wait_for_port(api_port)
         async with aws.dynamodb(settings) as client:  # the operator's own calls: no role
             users = UsersStore(Store(client, settings))
@@ -199,17 +219,24 @@ async def test_each_role_grants_exactly_the_calls_its_component_makes(
 
         # Restart the fetcher after a gap: the new one reads its heartbeat and backfills. Candles
         # refill whole minutes only, so the gap spans one: else it would have nothing to look up.
-        await until(lambda: processes.log("fetcher").count(" done in ") >= 3, 30, "three ticks")
+        await wait_for(lambda: processes.log("fetcher").count(" done in ") >= 3, 30, "three ticks")
         # Blocking calls go to a thread: the proxies serve the processes from this loop.
         assert await asyncio.to_thread(processes.stop, "fetcher") == 0
-        await asyncio.sleep(next_tick(time.time(), 60) + 1.5 - time.time())
-        processes.start("fetcher", [*TRACKER, "fetch"], env | via["fetcher"])
+        await asyncio.sleep(next_tick(time.time(), 60) + 1.5 - time.time())  # the gap's shape
+        processes.start("fetcher", task_command("fetcher"), env | via["fetcher"])
         # Ten markets of candles, paced at 30 requests a minute: some 20 s.
-        await until(lambda: "restart gap refilled" in processes.log("fetcher"), 90, "the backfill")
+        await wait_for(
+            lambda: "restart gap refilled" in processes.log("fetcher"), 90, "the backfill"
+        )
 
-        # Ten seconds of steady prices, then a spike: an alert, stored and posted.
-        await asyncio.sleep(11)
-        rows = json.loads(await asyncio.to_thread(read, demo + "/control/served"))["tickers"]
+        # Ten seconds of steady prices (the alert window), then a spike: an alert, stored and
+        # posted.
+        def ticks_since_refill() -> int:
+            log = processes.log("fetcher")
+            return log[log.index("restart gap refilled") :].count(" done in ")
+
+        await wait_for(lambda: ticks_since_refill() >= 11, 60, "ten seconds of steady prices")
+        rows = (await asyncio.to_thread(control, demo, "/control/served"))["tickers"]
         price = next(float(r[7]) for r in rows if isinstance(r, list) and r[0] == "tBTCUSD")
 
         # A user's channels and rules, every /me route: the rule fires with the spike.
@@ -257,15 +284,11 @@ async def test_each_role_grants_exactly_the_calls_its_component_makes(
             f"/me/channels/{hook_id}",
         ):
             await me("GET", path)
-        await until(lambda: "1 user rule" in processes.log("alerter"), 20, "the rule followed")
-        request = urllib.request.Request(
-            demo + "/control/price",
-            data=json.dumps({"symbol": "btcusd", "price": 4 * price}).encode(),
-            headers={"Content-Type": "application/json"},
-        )
-        await asyncio.to_thread(read, request)
-        await until(lambda: bool(posts), 30, "the alert's notification")
-        await until(lambda: bool(users_hook.got), 30, "the user's webhook")
+        await wait_for(lambda: "1 user rule" in processes.log("alerter"), 20, "the rule followed")
+        spike = {"symbol": "btcusd", "price": 4 * price}
+        await asyncio.to_thread(control, demo, "/control/price", spike)
+        await wait_for(lambda: bool(posts), 30, "the alert's notification")
+        await wait_for(lambda: bool(users_hook.got), 30, "the user's webhook")
         assert (await me("GET", "/me/alerts"))["alerts"][0]["rule"] == rule_id
         await wait_for(
             lambda: _delivered(me("GET", "/me/deliveries")), 20, "the user's delivery recorded"
@@ -286,12 +309,30 @@ async def test_each_role_grants_exactly_the_calls_its_component_makes(
             "/alerts?exchange=bitfinex&symbol=btcusd",
             "/symbols/nosuch?exchange=bitfinex",
         ]
-        deadline = time.monotonic() + 30
-        while (first := await statuses(api, paths[:6])) != dict.fromkeys(paths[:6], 200):
-            assert time.monotonic() < deadline, first
-            await asyncio.sleep(0.5)
+
+        async def first_answers() -> bool:
+            return await statuses(api, paths[:6]) == dict.fromkeys(paths[:6], 200)
+
+        await wait_for(first_answers, 30, "the first routes answer 200")
         answers = await statuses(api, paths)
         assert answers == dict.fromkeys(paths[:-1], 200) | {paths[-1]: 404}, answers
+
+        # The template's health checks, run as ECS runs them, each in its component's
+        # environment, answer healthy; the load balancer's health check path is a route.
+        for component in TASKS:
+            check = container(component)["HealthCheck"]["Command"]
+            assert check[:3] == ["CMD", "tracker", "healthcheck"], check
+            run = await asyncio.to_thread(
+                subprocess.run,
+                [*TRACKER, *check[2:]],
+                env=os.environ | env | via[component],
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+            assert run.returncode == 0, (component, run.stdout, run.stderr)
+        (targets,) = resources("AWS::ElasticLoadBalancingV2::TargetGroup").values()
+        assert await statuses(api, [targets["Properties"]["HealthCheckPath"]]) == {"/readyz": 200}
 
     calls = {
         "fetcher": sent(fetcher, prefix),

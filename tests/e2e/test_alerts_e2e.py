@@ -4,39 +4,21 @@ alerter SIGKILLed before it handled the spike still gives exactly one of each af
 
 from __future__ import annotations
 
-import asyncio
-import json
 import time
-import urllib.request
 from typing import Any
 
-from common import aws
-from common.db import Store
 from common.models import Market
-from tests.conftest import make_settings, wait_for, webhook_receiver
-from tests.e2e.conftest import TRACKER, Processes
+from tests.helpers.exchange import control, last_price
+from tests.helpers.processes import TRACKER, Processes
+from tests.helpers.progress import read_past, settled
+from tests.helpers.running import webhook_receiver
+from tests.helpers.tables import make_settings, tables
+from tests.helpers.waiting import wait_for
 from tracker import dynamodb_local
 
 BTC = Market("bitfinex", "btcusd")
 ETH = Market("bitfinex", "ethusd")
 SPIKED = [BTC, Market("all", "btc-usd"), Market("asset", "btc")]
-
-
-def control(url: str, path: str, body: dict[str, Any] | None = None) -> Any:
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(
-        url + path,
-        data=data,
-        method="POST" if data else "GET",
-        headers={"Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=5) as response:
-        return json.loads(response.read())
-
-
-def last_price(url: str, symbol: str) -> float:
-    rows = control(url, "/control/served")["tickers"]
-    return float(next(r[7] for r in rows if isinstance(r, list) and r[0] == symbol))
 
 
 async def test_spike_alerts_once_even_across_an_alerter_sigkill(
@@ -65,8 +47,7 @@ async def test_spike_alerts_once_even_across_an_alerter_sigkill(
         processes.start("fetcher", [*TRACKER, "fetch"], env)
         processes.start("alerter", [*TRACKER, "alert"], env)
         processes.start("notifier", [*TRACKER, "deliver"], env)
-        async with aws.dynamodb(settings) as client:
-            store = Store(client, settings)
+        async with tables(settings, create=False) as store:
 
             async def history(market: Market) -> int:
                 return len(await store.query_points(market, time.time() - 20, time.time()))
@@ -82,15 +63,20 @@ async def test_spike_alerts_once_even_across_an_alerter_sigkill(
             )
             # Kill the alerter, spike while it is dead, restart it: exactly one alert.
             processes.kill("alerter")
-            control(
-                demo,
-                "/control/price",
-                {"symbol": "btcusd", "price": 3.5 * last_price(demo, "tBTCUSD")},
-            )
-            await asyncio.sleep(2.5)  # the spike is written while nobody reads the stream
+            spike = 3.5 * last_price(demo, "tBTCUSD")
+            control(demo, "/control/price", {"symbol": "btcusd", "price": spike})
+
+            async def spiked() -> Any:
+                point = await store.latest_point(BTC)
+                return point is not None and point.price == spike and point
+
+            # The spike is written while nobody reads the stream.
+            written = await wait_for(spiked, 30, "the spike stored")
+            restarted = time.time()
             processes.start("alerter-2", [*TRACKER, "alert"], env)
             await wait_for(lambda: len(posts) >= len(SPIKED), 60, "webhook POSTs")
-            await asyncio.sleep(3)  # room for a wrong second alert to show up
+            await read_past(store, written.t, restarted)
+            await settled(store)  # a wrong second alert's POST would have been sent by now
             alerts = await store.list_alerts()
         # Bitfinex alone is fetched here, so the pair btc-usd (exchange all) and the asset
         # btc are this one market's figures: the house rule sees them spike with it.

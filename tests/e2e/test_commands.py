@@ -3,29 +3,23 @@ no exchange reachable (readiness explains; Ctrl-C stops everything with exit 0).
 
 from __future__ import annotations
 
-import contextlib
-import json
 import os
 import signal
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from common import aws
-from common.db import Store
 from common.models import Market
-from common.schema import init_db
 from demo.exchange import running
-from tests.conftest import make_settings
-from tests.e2e.conftest import TRACKER, Processes
-from tests.e2e.test_alerts_e2e import control
+from tests.helpers.exchange import control
+from tests.helpers.processes import TRACKER, Processes, answer
+from tests.helpers.tables import make_settings, tables
+from tests.helpers.waiting import until, wait_for
 from tracker import dynamodb_local
 
 
@@ -46,22 +40,12 @@ async def test_fetch_once_command_writes_the_current_tick(
         }
         assert processes.start("init", [*TRACKER, "init-db"], env).wait(60) == 0
         fetch = processes.start("fetch", command, env)
-        while fetch.poll() is None:  # the demo answers from this test's event loop
-            import asyncio
-
-            await asyncio.sleep(0.05)
+        # The demo answers from this test's event loop: wait without blocking it.
+        await wait_for(lambda: fetch.poll() is not None, 90, "fetch --once exits")
         assert fetch.returncode == 0, processes.log("fetch")
-    async with aws.dynamodb(settings) as client:
-        latest = await Store(client, settings).latest_point(Market("bitfinex", "btcusd"))
+    async with tables(settings, create=False) as store:
+        latest = await store.latest_point(Market("bitfinex", "btcusd"))
     assert latest is not None and latest.t % 60 == 0 and time.time() - latest.t < 120
-
-
-def _get(url: str) -> tuple[int, Any]:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
 
 
 def test_tracker_up_offline_explains_and_stops_cleanly(tmp_path: Path) -> None:
@@ -86,28 +70,37 @@ def test_tracker_up_offline_explains_and_stops_cleanly(tmp_path: Path) -> None:
             stdout=out,
             stderr=subprocess.STDOUT,
         )
+
+    def tail() -> str:
+        return log.read_text()[-3000:]
+
     try:
-        deadline = time.monotonic() + 90
-        status, body = 0, dict[str, Any]()
-        while time.monotonic() < deadline:
-            try:
-                status, body = _get(f"http://127.0.0.1:{api}/readyz")
-                if status == 200 and "no figures yet" in body["checks"].get("data", ""):
-                    break
-            except (OSError, ValueError):
-                pass
-            time.sleep(0.5)
         # Ready (DynamoDB answers), degraded, and saying why there are no figures.
-        assert status == 200 and body["status"] == "degraded", log.read_text()[-3000:]
+        last: list[Any] = []
+
+        def readyz() -> Any:
+            last[:] = answer(f"http://127.0.0.1:{api}/readyz")
+            return "no figures yet" in last[1]["checks"].get("data", "") and last
+
+        status, body = until(readyz, 90, "/readyz: no figures yet", lambda: (last, tail()))
+        assert status == 200 and body["status"] == "degraded", body
         assert body["checks"]["dynamodb"] == "ok"
         # The supervisor says so once its own /healthz probe answers (it polls every 0.5 s).
         expected = ("not fetched", "next try at tick", "ready: API http://127.0.0.1")
-        deadline = time.monotonic() + 30
-        while not all(e in log.read_text() for e in expected) and time.monotonic() < deadline:
-            time.sleep(0.5)
-        text = log.read_text()
-        assert all(e in text for e in expected), (expected, text[-3000:])
+        until(lambda: all(e in log.read_text() for e in expected), 30, f"{expected} logged", tail)
         assert (tmp_path / "var" / "dynamodb").is_dir()
+
+        # A child that crashes is started again, after a delay that doubles while it keeps
+        # crashing soon after its start.
+        def crash(delay: int) -> None:
+            (alerter,) = until(lambda: _running(up.pid, "alert"), 30, "an alerter", tail)
+            os.kill(alerter, signal.SIGKILL)
+            restarting = f"alerter exited with -9; restarting in {delay} s"
+            until(lambda: restarting in log.read_text(), 30, restarting, tail)
+            until(lambda: _running(up.pid, "alert") not in ([], [alerter]), 30, "restarted", tail)
+
+        crash(1)
+        crash(2)
     finally:
         up.send_signal(signal.SIGINT)
         code = up.wait(60)
@@ -141,23 +134,18 @@ def test_tracker_up_demo_shows_data_rank_and_an_alert(tmp_path: Path) -> None:
             stderr=subprocess.STDOUT,
         )
 
-    def until(what: str, check: Callable[[], bool], within: float = 90) -> None:
-        deadline = time.monotonic() + within
-        while time.monotonic() < deadline:
-            with contextlib.suppress(OSError, ValueError, KeyError):
-                if check():
-                    return
-            time.sleep(0.5)
-        raise AssertionError(f"{what}: not seen within {within} s\n{log.read_text()[-3000:]}")
+    def seen(what: str, check: Callable[[], Any], within: float = 90) -> None:
+        # Until the first tick is stored, the routes answer 404s and 503s.
+        until(check, within, what, lambda: log.read_text()[-3000:], (OSError, KeyError))
 
     try:
-        until("markets of both sources", lambda: {"bitfinex", "kraken"} <= exchanges(base))
-        until("a rank", lambda: _get(f"{base}/rank?limit=1")[1]["total"] > 100)
-        until("30 s of history", lambda: len(history(base)) >= 11)
-        answer = control(f"http://127.0.0.1:{demo}", "/control/price", SPIKE)
-        until("the alert", lambda: _get(f"{base}/alerts")[1]["alerts"] != [], within=45)
-        alert = _get(f"{base}/alerts")[1]["alerts"][0]
-        assert alert["id"].startswith("bitfinex:btcusd:") and alert["price"] == answer["price"]
+        seen("markets of both sources", lambda: {"bitfinex", "kraken"} <= exchanges(base))
+        seen("a rank", lambda: answer(f"{base}/rank?limit=1")[1].get("total", 0) > 100)
+        seen("30 s of history", lambda: len(history(base)) >= 11)
+        spiked = control(f"http://127.0.0.1:{demo}", "/control/price", SPIKE)
+        seen("the alert", lambda: answer(f"{base}/alerts")[1]["alerts"] != [], within=45)
+        alert = answer(f"{base}/alerts")[1]["alerts"][0]
+        assert alert["id"].startswith("bitfinex:btcusd:") and alert["price"] == spiked["price"]
         assert 3.3 < alert["ratio"] < 3.7, alert
         text = log.read_text()
         assert "created table demo-points" in text and "a tick every 3 s" in text, text[-3000:]
@@ -171,22 +159,22 @@ SPIKE = {"symbol": "btcusd", "factor": 3.5}  # the README's curl
 
 
 def exchanges(base: str) -> set[str]:
-    return {s["exchange"] for s in _get(f"{base}/symbols")[1]["symbols"]}
+    return {s["exchange"] for s in answer(f"{base}/symbols")[1]["symbols"]}
 
 
 def history(base: str) -> list[Any]:
-    points: list[Any] = _get(f"{base}/symbols/btcusd/history")[1]["points"]
+    points: list[Any] = answer(f"{base}/symbols/btcusd/history")[1]["points"]
     return points
 
 
 async def test_serve_with_workers_answers_from_each_and_stops_cleanly(
     dynamodb_url: str, processes: Processes
 ) -> None:
-    """`tracker serve --workers 2`: two processes answering on one port; SIGTERM stops both
-    and the command exits 0."""
+    """`tracker serve --workers 2`: two processes answering on one port (each answer names
+    its process: both workers are seen); SIGTERM stops both and the command exits 0."""
     settings = make_settings(dynamodb_url)
-    async with aws.dynamodb(settings) as client:
-        await init_db(client, settings)
+    async with tables(settings):
+        pass
     port = dynamodb_local.free_port()
     env = {
         "AWS_ENDPOINT_URL": dynamodb_url,
@@ -196,24 +184,33 @@ async def test_serve_with_workers_answers_from_each_and_stops_cleanly(
     server = processes.start("serve", [*TRACKER, "serve", "--workers", "2"], env)
     dynamodb_local.wait_for_port(port)
     # The supervisor binds the port before it starts its workers: wait for both.
-    deadline = time.monotonic() + 30
-    while len(children := _children(server.pid)) < 2:
-        assert time.monotonic() < deadline, f"workers started: {children}"
-        time.sleep(0.1)
-    assert len(children) == 2
-    deadline = time.monotonic() + 20
-    answers: list[int] = []
-    while len(answers) < 20:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as r:
-                answers.append(r.status)
-        except OSError:
-            assert time.monotonic() < deadline, "no answer"
-            time.sleep(0.2)
-    assert set(answers) == {200}
+    children = until(lambda: len(c := _children(server.pid)) == 2 and c, 30, "two workers started")
+    answered: set[int] = set()
+
+    def healthz() -> bool:
+        status, body = answer(f"http://127.0.0.1:{port}/healthz", timeout=2)
+        assert status == 200, body
+        answered.add(body["process"])
+        return answered >= set(children)
+
+    until(healthz, 60, "an answer from each worker", lambda: (answered, children))
+    assert answered == set(children)
     assert processes.stop("serve", 20) == 0
     assert not any(Path(f"/proc/{child}").exists() for child in children)
 
 
-def _children(pid: int) -> list[str]:
-    return Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+def _running(parent: int, command: str) -> list[int]:
+    """The children of `parent` running `tracker <command>`."""
+    found = []
+    for child in _children(parent):
+        try:
+            args = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")
+        except FileNotFoundError:
+            continue
+        if b"tracker" in args and command.encode() in args:
+            found.append(child)
+    return found
+
+
+def _children(pid: int) -> list[int]:
+    return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]

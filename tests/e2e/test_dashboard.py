@@ -10,32 +10,28 @@ import math
 import os
 import shutil
 import time
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Page, async_playwright
 
-from common import aws
 from common.crossmarket import Observation, asset_figures, pair_figures
-from common.db import Store
 from common.figures import FiguresDoc
 from common.figures_store import FiguresStore
 from common.models import Alert, Market, Point
-from common.schema import init_db
 from common.sealed import new_secret_key
 from common.settings import Settings
 from common.ticks import tick_floor
 from common.users_store import UsersStore
-from tests.conftest import make_settings
-from tests.e2e.conftest import api_processes
+from tests.helpers.browser import watched_page
+from tests.helpers.processes import api_processes
 from tests.helpers.receiver import receiving
+from tests.helpers.tables import make_settings, tables
+from tests.helpers.waiting import wait_for
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SECRET_KEY = new_secret_key()
 SERVICE_SETTINGS: list[Settings] = []
+SERVICE_LOGS: list[Path] = []
 # level, relative amplitude: absolute stdev order differs from the normalised one.
 MARKETS = {
     "btcjpy": (6_000_000.0, 0.001),
@@ -58,9 +54,7 @@ async def _seed(config: Settings) -> None:
         for s, (level, amp) in MARKETS.items()
         for i in range(1440)
     ]
-    async with aws.dynamodb(config) as client:
-        await init_db(client, config)
-        store = Store(client, config)
+    async with tables(config) as store:
         await store.put_points(points)
         btc = Market("bitfinex", "btcusd")
         await store.put_alert(Alert(btc, now - 600, 140_000.0, 40_000.0, 60))
@@ -108,43 +102,8 @@ def service(dynamodb_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
     ready = lambda body: body["total"] == len(MARKETS)  # noqa: E731
     with api_processes(config, logs, "/rank", ready, extra, deliver=True) as base:
         SERVICE_SETTINGS.append(config)
+        SERVICE_LOGS.append(logs)
         yield base
-
-
-@dataclass
-class Watched:
-    """A page in Debian's headless Chromium, with every request and every error it made."""
-
-    page: Page
-    requested: list[str] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
-
-
-@asynccontextmanager
-async def watched_page() -> AsyncIterator[Watched]:
-    async with async_playwright() as p:
-        browser = await p.chromium.launch(
-            executable_path=CHROMIUM,
-            # Nothing of Chromium's own goes out to the network.
-            args=[
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--no-first-run",
-            ],
-        )
-        watched = Watched(await browser.new_page(viewport={"width": 1280, "height": 900}))
-        watched.page.on("request", lambda r: watched.requested.append(r.url))
-        watched.page.on("pageerror", lambda e: watched.errors.append(str(e)))
-        watched.page.on(
-            "console", lambda m: watched.errors.append(m.text) if m.type == "error" else None
-        )
-        try:
-            yield watched
-        finally:
-            await browser.close()
 
 
 async def test_docs_page_lists_the_operations_offline(service: str, tmp_path: Path) -> None:
@@ -220,7 +179,10 @@ async def test_dashboard_in_headless_chromium(service: str, tmp_path: Path) -> N
 
         # A phone's width: no sideways scrolling of the page.
         await page.set_viewport_size({"width": 390, "height": 844})
-        await page.wait_for_timeout(200)
+        # Two frames drawn at the new width: its layout is the one measured.
+        await page.evaluate(
+            "new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))"
+        )
         overflow = await page.evaluate(
             "document.documentElement.scrollWidth - document.documentElement.clientWidth"
         )
@@ -302,22 +264,25 @@ async def test_my_alerts_panel_adds_tests_pauses_and_deletes(service: str) -> No
         await rule.wait_for()
         assert "armed" in await rule.inner_text()
 
+        # The alerter holds the rule (the module's only one): the crossing will meet it.
+        alerter_log = SERVICE_LOGS[0] / "alerter.log"
+        await wait_for(
+            lambda: "user rule change(s) applied; 1 rule(s) held" in alerter_log.read_text(),
+            30,
+            "the alerter following the new rule",
+            lambda: alerter_log.read_text()[-2000:],
+        )
         # A crossing, written as the fetcher would: the alerter fires, the notifier delivers.
-        await asyncio.sleep(1.5)  # the rule's creation second is behind the next tick
-        async with aws.dynamodb(config) as client:
+        async with tables(config, create=False) as store:
             t = tick_floor(time.time(), 60) + 60
-            await Store(client, config).put_points(
-                [Point(Market("bitfinex", "btcusd"), t, 60_000.0, 1e3)]
-            )
+            await store.put_points([Point(Market("bitfinex", "btcusd"), t, 60_000.0, 1e3)])
         delivered = page.locator("#my-alerts tbody tr.delivery-delivered")
-        deadline = time.monotonic() + 60
-        started = time.monotonic()
-        while not await delivered.count():
-            assert time.monotonic() < deadline, await page.locator("#my-alerts").inner_text()
+
+        async def shown() -> int:
             await rule.get_by_role("button", name="Alerts").click()
-            await page.wait_for_timeout(500)
-        took = time.monotonic() - started
-        print(f"\ncrossing written → delivered, as the panel shows it: {took:.1f} s")
+            return await delivered.count()
+
+        await wait_for(shown, 60, "the delivery shown", lambda: page.locator("#my-alerts"))
         assert "60,000" in await delivered.first.inner_text()
         assert receiver.count(f"{await rule.get_attribute('data-id')}:{t}") == 1
 

@@ -7,26 +7,21 @@ one market has a day of points to chart."""
 from __future__ import annotations
 
 import asyncio
-import json
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from common import aws
-from common.db import Store
 from common.models import Market, Metric, Point
-from common.schema import init_db
 from common.settings import Settings
 from common.snapshot import Snapshot
 from common.stats import Summary
 from common.ticks import tick_floor
 from common.window import BoardRow
-from tests.conftest import make_settings
-from tests.e2e.conftest import TRACKER, Processes
-from tests.e2e.test_dashboard import watched_page
+from tests.helpers.browser import watched_page
+from tests.helpers.processes import TRACKER, Processes, answer_ready
+from tests.helpers.tables import make_settings, tables
 from tracker import dynamodb_local
 
 MARKETS = 20_000
@@ -44,9 +39,7 @@ def row(i: int, now: int) -> BoardRow:
 
 
 async def _seed(config: Settings, now: int) -> None:
-    async with aws.dynamodb(config) as client:
-        await init_db(client, config)
-        store = Store(client, config)
+    async with tables(config) as store:
         board = Snapshot(now, 86400, time.time(), tuple(row(i, now) for i in range(MARKETS)), "x")
         await store.put_snapshot(board, 0)
         await store.put_points(
@@ -70,16 +63,7 @@ def service(dynamodb_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
         },
     )
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            with urllib.request.urlopen(base + "/rank?limit=1", timeout=5) as answer:
-                if json.loads(answer.read())["total"] == MARKETS:
-                    break
-        except OSError:
-            pass
-        assert time.monotonic() < deadline, running.log("service")
-        time.sleep(0.3)
+    answer_ready(base + "/rank?limit=1", lambda body: body.get("total") == MARKETS, 60, running)
     try:
         yield base
     finally:

@@ -12,15 +12,15 @@ import signal
 import time
 from pathlib import Path
 
-from common import aws
-from common.db import Store
 from common.models import Market
 from common.settings import Settings
 from common.ticks import next_tick, tick_floor
 from demo.exchange import FAULTS as DEMO_FAULTS
-from tests.conftest import wait_for
-from tests.e2e.conftest import TRACKER, Processes
-from tests.e2e.test_alerts_e2e import control, last_price
+from tests.helpers.exchange import control, last_price
+from tests.helpers.processes import TRACKER, Processes
+from tests.helpers.progress import read_past
+from tests.helpers.tables import tables
+from tests.helpers.waiting import wait_for
 from tracker import dynamodb_local
 
 INTERVAL = 2
@@ -40,10 +40,17 @@ async def just_before_a_tick(lead: float = 0.1) -> int:
 
 async def logged(processes: Processes, name: str, text: str, times: int, within: float) -> None:
     """Wait until `text` appears `times` times in process `name`'s log."""
-    give_up = time.monotonic() + within
-    while processes.log(name).count(text) < times:
-        assert time.monotonic() < give_up, (text, processes.log(name)[-3000:])
-        await asyncio.sleep(0.2)
+    await wait_for(
+        lambda: processes.log(name).count(text) >= times,
+        within,
+        f"{text!r} {times}× in {name}'s log",
+        lambda: processes.log(name)[-3000:],
+    )
+
+
+def done_after(log: str, t: int) -> bool:
+    """The fetcher's log says a tick after `t` was done."""
+    return any(int(done) > t for done in re.findall(r"tick (\d+) done", log))
 
 
 def first_tick(log: str) -> int:
@@ -83,61 +90,70 @@ async def test_fault_matrix_loses_no_point_and_duplicates_no_alert(
     processes.start("fetcher", [*TRACKER, "fetch"], env)
     processes.start("alerter", [*TRACKER, "alert"], env)
     started = time.time()
-    await asyncio.sleep(3 * INTERVAL)
-
-    # One fault per tick on both sources, queued once the previous tick is done with its own.
-    for kind in FAULTS:
-        await just_before_a_tick(lead=0.4)
-        for source in ("bitfinex", "cryptowatch"):
-            control(demo, "/control/fault", {"source": source, "kind": kind, "times": 1})
-    await just_before_a_tick(lead=0.4)
-    control(demo, "/control/fault", {"source": "bitfinex", "kind": "drop-pair", "symbol": "ltcusd"})
-    control(
-        demo, "/control/fault", {"source": "bitfinex", "kind": "new-pair", "symbol": "newcoin:usd"}
-    )
-    await asyncio.sleep(2 * INTERVAL)
-
-    # A spike, so that the alert path is part of every later fault too.
-    control(
-        demo, "/control/price", {"symbol": "btcusd", "price": 3.5 * last_price(demo, "tBTCUSD")}
-    )
-    await asyncio.sleep(2 * INTERVAL)
-
-    # DynamoDB away for 20 s: the fetcher buffers, the alerter waits.
-    processes.kill("dynamodb")
-    await asyncio.sleep(20)
-    processes.start("dynamodb-2", ddb_args, {})
-    dynamodb_local.wait_for_port(port, 60)
-    # What the fetcher kept in memory is written, oldest first (on-disk DynamoDB Local is slow).
-    await logged(processes, "fetcher", "store reachable again; buffer drained", 1, within=90)
-
-    # The fetcher SIGKILLed mid-tick and restarted: only the ticks until it is back are absent.
-    killed_tick = await just_before_a_tick(lead=-0.05)
-    processes.kill("fetcher")
-    processes.start("fetcher-2", [*TRACKER, "fetch"], env)
-    await logged(processes, "fetcher-2", " done in ", 2, within=60)
-    restarted_tick = first_tick(processes.log("fetcher-2"))
-    # A tick that starts late but within half an interval still runs, under its own time; one
-    # that cannot start in time is counted as missed, never run late and misdated.
-    fetcher = processes.running["fetcher-2"]
-    late_tick = await just_before_a_tick()
-    fetcher.send_signal(signal.SIGSTOP)
-    await asyncio.sleep(0.6)  # resumes ~0.5 s after the boundary: late, in time
-    fetcher.send_signal(signal.SIGCONT)
-    missed_tick = await just_before_a_tick()
-    fetcher.send_signal(signal.SIGSTOP)
-    await asyncio.sleep(1.6)  # resumes ~1.5 s after the boundary: too late for this tick
-    fetcher.send_signal(signal.SIGCONT)
-    await asyncio.sleep(2 * INTERVAL)
-
-    # The alerter SIGKILLed and restarted: the spike is not alerted twice.
-    processes.kill("alerter")
-    processes.start("alerter-2", [*TRACKER, "alert"], env)
-    await asyncio.sleep(3 * INTERVAL)
-
     settings = Settings(aws_endpoint_url=ddb_url, table_prefix="faults")
-    async with aws.dynamodb(settings) as client:
-        store = Store(client, settings)
+    async with tables(settings, create=False) as store:
+        await logged(processes, "fetcher", " done in ", 2, within=60)
+
+        # One fault per tick on both sources, queued once the previous tick is done with its
+        # own.
+        for kind in FAULTS:
+            await just_before_a_tick(lead=0.4)
+            for source in ("bitfinex", "cryptowatch"):
+                control(demo, "/control/fault", {"source": source, "kind": kind, "times": 1})
+        await just_before_a_tick(lead=0.4)
+        drop = {"source": "bitfinex", "kind": "drop-pair", "symbol": "ltcusd"}
+        control(demo, "/control/fault", drop)
+        new = {"source": "bitfinex", "kind": "new-pair", "symbol": "newcoin:usd"}
+        control(demo, "/control/fault", new)
+        newcoin = Market("bitfinex", "newcoin:usd")
+        await wait_for(lambda: store.latest_point(newcoin), 60, "the new pair stored")
+
+        # A spike, so that the alert path is part of every later fault too.
+        price = 3.5 * last_price(demo, "tBTCUSD")
+        control(demo, "/control/price", {"symbol": "btcusd", "price": price})
+        await wait_for(store.list_alerts, 60, "the spike's alert", lambda: processes.tails())
+
+        # DynamoDB away for 20 s: the fetcher buffers, the alerter waits.
+        processes.kill("dynamodb")
+        await asyncio.sleep(20)  # the outage's own length
+        processes.start("dynamodb-2", ddb_args, {})
+        dynamodb_local.wait_for_port(port, 60)
+        # What the fetcher kept in memory is written, oldest first (on-disk DynamoDB Local is
+        # slow).
+        await logged(processes, "fetcher", "store reachable again; buffer drained", 1, within=90)
+
+        # The fetcher SIGKILLed mid-tick and restarted: only the ticks until it is back are
+        # absent.
+        killed_tick = await just_before_a_tick(lead=-0.05)
+        processes.kill("fetcher")
+        processes.start("fetcher-2", [*TRACKER, "fetch"], env)
+        await logged(processes, "fetcher-2", " done in ", 2, within=60)
+        restarted_tick = first_tick(processes.log("fetcher-2"))
+        # A tick that starts late but within half an interval (1 s) still runs, under its own
+        # time; one that cannot start in time is counted as missed, never run late and
+        # misdated. Each stop ends on the side of the limit it tests, 0.85 s from where it
+        # would test the other thing (the limit, or the next tick's start): a sleep never ends
+        # early, and a resumed process would have to wait 0.85 s more to cross by accident.
+        fetcher = processes.running["fetcher-2"]
+        late_tick = await just_before_a_tick(lead=0.05)
+        fetcher.send_signal(signal.SIGSTOP)
+        await asyncio.sleep(0.2)  # the fault: resumes 0.15 s after the boundary
+        fetcher.send_signal(signal.SIGCONT)
+        missed_tick = await just_before_a_tick(lead=0.05)
+        fetcher.send_signal(signal.SIGSTOP)
+        await asyncio.sleep(1.2)  # the fault: resumes 1.15 s after the boundary, too late
+        fetcher.send_signal(signal.SIGCONT)
+        await wait_for(
+            lambda: done_after(processes.log("fetcher-2"), missed_tick), 30, "a tick after it"
+        )
+
+        # The alerter SIGKILLed and restarted: the spike is not alerted twice. The new one
+        # has read the stream past its restart (its board holds a tick written since), so
+        # the spike's record, between its checkpoint and now or before it, had its chance.
+        processes.kill("alerter")
+        restarted = time.time()
+        processes.start("alerter-2", [*TRACKER, "alert"], env)
+        await read_past(store, int(restarted), restarted)
 
         async def caught_up() -> bool:
             """The fetcher's writes have reached the tick before this one (on-disk DynamoDB

@@ -12,13 +12,12 @@ from typing import Any
 
 import pytest
 
-from common import aws
-from common.db import Store
 from common.models import Market
 from common.ticks import parse_time
-from tests.conftest import make_settings, wait_for
 from tests.crossmarket_reference import ReferenceRun, close
-from tests.e2e.conftest import TRACKER, Processes, http_json
+from tests.helpers.processes import TRACKER, Processes, http_json
+from tests.helpers.tables import make_settings, tables
+from tests.helpers.waiting import wait_for
 from tracker import dynamodb_local
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
@@ -103,8 +102,7 @@ async def test_a_pair_over_five_markets_equals_the_reference_at_every_tick(
     last = max(seen)
 
     # Every tick from the first to the last, replayed from the stored points.
-    async with aws.dynamodb(settings) as client:
-        store = Store(client, settings)
+    async with tables(settings, create=False) as store:
         stored = {
             e: {p.t: p for p in await store.query_points(Market(e, "btcusd"), 0, last, True)}
             for e in EXCHANGES

@@ -14,14 +14,13 @@ import re
 import time
 from pathlib import Path
 
-from common import aws
 from common.db import Store
 from common.models import Market, Point
-from common.schema import init_db
 from common.snapshot import Snapshot
 from common.window import Board, BoardRow
-from tests.conftest import make_settings, wait_for
-from tests.e2e.conftest import TRACKER, Processes
+from tests.helpers.processes import TRACKER, Processes
+from tests.helpers.tables import make_settings, tables
+from tests.helpers.waiting import wait_for
 
 MARKETS = [Market("bitfinex", f"r{i}usd") for i in range(60)]
 STEP, TICKS = 10, 100
@@ -75,9 +74,7 @@ async def test_restart_resumes_from_the_checkpoint_and_equals_a_rebuild(
     def price() -> float:
         return round(rng.uniform(0.001, 50000), rng.randint(1, 6))
 
-    async with aws.dynamodb(settings) as client:
-        await init_db(client, settings)
-        store = Store(client, settings)
+    async with tables(settings) as store:
         await store.put_points(
             [Point(m, t, price(), round(rng.uniform(0, 1e6), 2)) for t in ticks for m in MARKETS]
         )

@@ -25,10 +25,11 @@ from common.db import Store
 from common.models import Market, Point
 from common.schema import init_db
 from common.sealed import new_secret_key
-from tests.conftest import make_settings, wait_for
-from tests.e2e.conftest import TRACKER, Processes
 from tests.faultproxy import fault_proxy
+from tests.helpers.processes import TRACKER, Processes
 from tests.helpers.receiver import receiving
+from tests.helpers.tables import make_settings
+from tests.helpers.waiting import wait_for
 from tracker import dynamodb_local
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]

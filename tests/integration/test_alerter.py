@@ -2,39 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
-from alerter.worker import Alerter
-from common import aws
 from common.db import Store
 from common.models import Market, Point
-from common.schema import init_db
-from common.settings import Settings
 from common.ticks import tick_floor
-from tests.conftest import make_settings, running_deliverer, wait_for, webhook_receiver
+from tests.helpers.points import steady
+from tests.helpers.progress import settled
+from tests.helpers.running import running_alerter, running_deliverer, webhook_receiver
+from tests.helpers.tables import make_settings, tables
+from tests.helpers.waiting import wait_for
 
 BTC = Market("bitfinex", "btcusd")
 ETH = Market("bitfinex", "ethusd")
-
-
-@asynccontextmanager
-async def running_alerter(settings: Settings) -> AsyncIterator[Alerter]:
-    stop = asyncio.Event()
-    async with aws.clients(settings) as (client, streams):
-        alerter = Alerter(settings, Store(client, settings), streams)
-        task = asyncio.create_task(alerter.main(stop))
-        try:
-            yield alerter
-        finally:
-            stop.set()
-            await asyncio.wait_for(task, 30)
-
-
-def steady(market: Market, end: int, n: int, price: float = 100.0) -> list[Point]:
-    return [Point(market, end - (n - i), price + (i % 2) * 0.5, 10.0) for i in range(n)]
 
 
 async def test_spike_gives_one_alert_record_and_one_post(dynamodb_url: str) -> None:
@@ -48,9 +28,7 @@ async def test_spike_gives_one_alert_record_and_one_post(dynamodb_url: str) -> N
             notify_urls=[url],
             alert_cooldown=30,
         )
-        async with aws.dynamodb(settings) as client:
-            await init_db(client, settings)
-            store = Store(client, settings)
+        async with tables(settings) as store:
             now = tick_floor(time.time(), 1)
             await store.put_points(steady(BTC, now, 60) + steady(ETH, now, 60))
             async with running_alerter(settings) as alerter, running_deliverer(settings):
@@ -61,7 +39,7 @@ async def test_spike_gives_one_alert_record_and_one_post(dynamodb_url: str) -> N
                 # A second spike inside the cooldown stays silent.
                 await store.put_points([Point(BTC, now + 1, 100.25 * 4, 10.0)])
                 await wait_for(lambda: alerter.processor.handled >= 123, 20, "spikes handled")
-                await asyncio.sleep(0.5)  # let any wrong second POST arrive before counting
+                await settled(store)  # any wrong second POST has been sent by now
             alerts = await store.list_alerts()
     assert [a.id for a in alerts] == [f"bitfinex:btcusd:{now}"]
     assert alerts[0].ratio > 3.4 and alerts[0].points == 60
@@ -75,9 +53,7 @@ async def test_redelivered_record_makes_no_second_alert(dynamodb_url: str) -> No
         settings = make_settings(
             dynamodb_url, fetch_interval=1, alert_window=60, rank_window=600, notify_urls=[url]
         )
-        async with aws.dynamodb(settings) as client:
-            await init_db(client, settings)
-            store = Store(client, settings)
+        async with tables(settings) as store:
             now = tick_floor(time.time(), 1)
             await store.put_points([*steady(BTC, now, 60), Point(BTC, now, 400.0, 1.0)])
             for _ in range(2):  # a crash before the checkpoint: everything read again
@@ -87,13 +63,13 @@ async def test_redelivered_record_makes_no_second_alert(dynamodb_url: str) -> No
                 # Forget the checkpoints (the leases' and the state's) so the next alerter
                 # reads the stream from its start.
                 settings.state_file.unlink()
-                await client.delete_item(
+                await store.client.delete_item(
                     TableName=settings.table("meta"), Key={"k": {"S": "board"}, "n": {"N": "0"}}
                 )
-                leases = await client.scan(TableName=settings.table("meta"))
+                leases = await store.client.scan(TableName=settings.table("meta"))
                 for item in leases["Items"]:
                     if item["k"]["S"].startswith("lease#"):
-                        await client.delete_item(
+                        await store.client.delete_item(
                             TableName=settings.table("meta"), Key={"k": item["k"], "n": item["n"]}
                         )
             alerts = await store.list_alerts()

@@ -20,9 +20,10 @@ from common.ticks import tick_floor
 from fetcher.backfill import Backfill, Candle, parse_candles
 from fetcher.sources import build_sources
 from fetcher.worker import Fetcher
-from tests.conftest import make_settings, running_demo, wait_for
-from tests.integration.test_service import published, stack
-from tests.unit.test_backfill_math import naive
+from tests.backfill_reference import naive
+from tests.helpers.running import published, running_demo, stack
+from tests.helpers.tables import make_settings
+from tests.helpers.waiting import wait_for
 
 HOURS = 6
 BTC, ETH, LTC = (Market("bitfinex", s) for s in ("btcusd", "ethusd", "ltcusd"))

@@ -20,7 +20,7 @@ from fetcher.errors import ExchangeRejected, ExchangeUnavailable, Maintenance
 from fetcher.sources import build_sources, close_sources
 from fetcher.sources.ccxt_source import CcxtSource, symbol_of
 from fetcher.worker import Fetcher
-from tests.conftest import make_settings
+from tests.helpers.tables import make_settings
 
 
 def served_kraken(exchange: Any) -> dict[Market, tuple[float, float]]:

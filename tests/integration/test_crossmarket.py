@@ -13,7 +13,7 @@ from typing import Any
 from common.settings import Settings
 from common.ticks import iso, tick_floor
 from fetcher.worker import Fetcher
-from tests.conftest import app_client, demo_fetcher, running_demo
+from tests.helpers.running import app_client, demo_fetcher, running_demo
 
 
 @asynccontextmanager

@@ -26,8 +26,10 @@ from common.schema import init_db
 from common.sealed import Sealer, new_secret_key
 from common.senders import PER_HOST
 from common.settings import Settings
-from tests.conftest import make_settings, running_deliverer, wait_for
 from tests.helpers.receiver import Receiver, receiving
+from tests.helpers.running import running_deliverer
+from tests.helpers.tables import make_settings
+from tests.helpers.waiting import wait_for
 
 pytestmark = pytest.mark.timeout(120)
 MARKET = Market("bitfinex", "btcusd")

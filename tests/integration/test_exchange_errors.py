@@ -16,9 +16,9 @@ from common.models import Market
 from common.ticks import tick_floor
 from fetcher.backfill import Backfill
 from fetcher.worker import Fetcher
-from tests.conftest import demo_fetcher, running_demo
+from tests.helpers.exchange import served_markets, stored_at
+from tests.helpers.running import demo_fetcher, running_demo
 from tests.helpers.ticks import fresh_tick
-from tests.integration.test_fetcher import served_markets, stored_at
 
 
 @pytest.fixture

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 
 from alerter.lambda_handler import handle_event
 from alerter.stream import Leases
-from common import aws
-from common.db import Store
 from common.models import Market, Point
-from common.schema import init_db
 from common.ticks import tick_floor
-from tests.conftest import make_settings, running_deliverer, wait_for, webhook_receiver
-from tests.integration.test_alerter import running_alerter, steady
+from tests.faultproxy import fault_proxy
+from tests.helpers.points import steady
+from tests.helpers.running import running_alerter, running_deliverer, webhook_receiver
+from tests.helpers.tables import make_settings, tables
+from tests.helpers.waiting import wait_for
 
 BTC = Market("bitfinex", "btcusd")
 
@@ -44,9 +43,7 @@ async def test_lambda_handler_alerts_once_reading_the_window_from_the_table(
         settings = make_settings(
             dynamodb_url, fetch_interval=1, alert_window=60, notify_urls=[hook]
         )
-        async with aws.dynamodb(settings) as client:
-            await init_db(client, settings)
-            store = Store(client, settings)
+        async with tables(settings) as store:
             now = tick_floor(time.time(), 1)
             await store.put_points(steady(BTC, now, 60))
             spike = Point(BTC, now, 500.0, None)
@@ -61,30 +58,64 @@ async def test_lambda_handler_alerts_once_reading_the_window_from_the_table(
     assert len(posts) == 1
 
 
+async def test_lambda_handler_names_the_first_record_it_could_not_handle(
+    dynamodb_url: str,
+) -> None:
+    """A record that does not parse: the answer names it (Lambda retries from there), the
+    records before it are handled (their alert recorded), those after it are left for the
+    retry. DynamoDB away: the batch is tried record by record and the first is named."""
+    settings = make_settings(dynamodb_url, fetch_interval=1, alert_window=60)
+    eth = Market("bitfinex", "ethusd")
+    async with tables(settings) as store:
+        now = tick_floor(time.time(), 1)
+        await store.put_points(steady(BTC, now, 60) + steady(eth, now, 60))
+        broken = lambda_record(Point(BTC, now + 1, 1.0, None), 2)
+        del broken["dynamodb"]["NewImage"]["p"]  # type: ignore[index]
+        event = {
+            "Records": [
+                lambda_record(Point(BTC, now, 500.0, None), 1),
+                broken,
+                lambda_record(Point(eth, now, 500.0, None), 3),
+            ]
+        }
+        assert await handle_event(event, settings) == {
+            "batchItemFailures": [{"itemIdentifier": "2"}]
+        }
+        assert [a.market for a in await store.list_alerts()] == [BTC]
+
+    async with fault_proxy(dynamodb_url) as proxy:
+        await proxy.down()
+        away = settings.model_copy(update={"aws_endpoint_url": proxy.url})
+        event = {"Records": [lambda_record(Point(eth, now, 500.0, None), 4)]}
+        answer = await handle_event(event, away)
+        assert answer == {"batchItemFailures": [{"itemIdentifier": "4"}]}
+
+
 async def test_two_replicas_never_read_one_shard_at_once(dynamodb_url: str) -> None:
     """The second replica cannot take a shard the first holds; it takes it over from the
     checkpoint once the first stops, and what was written meanwhile is handled once."""
     settings = make_settings(dynamodb_url, fetch_interval=1, alert_window=60, rank_window=600)
     other = settings.model_copy(update={"worker_id": "replica-b"})
-    async with aws.dynamodb(settings) as client:
-        await init_db(client, settings)
-        store = Store(client, settings)
+    async with tables(settings) as store:
         now = tick_floor(time.time(), 1)
         await store.put_points(steady(BTC, now - 100, 30))
         async with running_alerter(settings) as first:
             await wait_for(lambda: first.processor.handled >= 30, 20, "first replica reading")
             async with running_alerter(other) as second:
-                await asyncio.sleep(2.5)  # several assignment rounds
+                await wait_for(lambda: second.reader.rounds >= 3, 30, "3 assignment rounds")
                 assert second.reader.readers == {}
                 assert second.processor.handled == 0
                 shard = next(iter(first.reader.readers))
-                assert await Leases(client, other, "replica-b", 10).acquire(shard) is None
+                assert await Leases(store.client, other, "replica-b", 10).acquire(shard) is None
         # The first has stopped and released its lease; a new replica takes over.
         await store.put_points(steady(Market("bitfinex", "ethusd"), now, 10))
         async with running_alerter(other) as second:
             await wait_for(lambda: second.processor.handled >= 10, 20, "takeover")
-            await asyncio.sleep(0.5)
-            assert second.processor.handled == 10  # resumed after the checkpoint, not from 0
+            # One more record, behind all the others in the shard: once it is handled, a
+            # read from the shard's start would have handled the first 30 again too.
+            await store.put_points([Point(Market("bitfinex", "ethusd"), now + 5, 100.0, 1.0)])
+            await wait_for(lambda: second.processor.handled >= 11, 20, "the last record")
+            assert second.processor.handled == 11  # resumed after the checkpoint, not from 0
             await wait_for(lambda: second.published > 0, 10, "second replica's board")
         # Each replica published its own board; the service reads them merged.
         heads = await store.board_heads()

@@ -12,13 +12,11 @@ from typing import Any, cast
 from alerter.notify import HouseOutbox
 from alerter.processor import Processor
 from alerter.stream import StreamReader
-from common import aws
-from common.db import Store
 from common.items import point_item
 from common.models import Market, Point
-from common.schema import init_db
 from common.window import Board
-from tests.conftest import make_settings, wait_for
+from tests.helpers.tables import make_settings, tables
+from tests.helpers.waiting import wait_for
 
 MARKETS = [Market("bitfinex", f"s{i}usd") for i in range(4)]
 
@@ -41,6 +39,7 @@ class SplitStream:
     def __init__(self, parent: list[dict[str, Any]], child: list[dict[str, Any]]) -> None:
         self.shards = {"shardId-parent": parent, "shardId-child": child}
         self.served: list[str] = []
+        self.past_the_end = 0  # answers with no records (the open child read to its end)
 
     async def describe_stream(self, **_: Any) -> dict[str, Any]:
         def numbers(records: list[dict[str, Any]]) -> list[str]:
@@ -79,6 +78,7 @@ class SplitStream:
         shard, _, at = ShardIterator.partition("|")
         records = self.shards[shard][int(at) : int(at) + min(Limit, 3)]
         self.served += [r["dynamodb"]["SequenceNumber"] for r in records]
+        self.past_the_end += not records
         end = int(at) + len(records)
         closed = shard == "shardId-parent" and end == len(self.shards[shard])
         answer: dict[str, Any] = {"Records": records}
@@ -101,9 +101,7 @@ async def test_a_checkpoint_in_the_parent_replays_the_parent_then_the_child(
     parent, child = records[:24], records[24:]
     position = parent[9]["dynamodb"]["SequenceNumber"]  # the checkpoint: records 1–10
 
-    async with aws.dynamodb(settings) as client:
-        await init_db(client, settings)
-        store = Store(client, settings)
+    async with tables(settings) as store:
         board = Board(settings.rank_window)
         board.load(points[:10])  # the state the checkpoint holds
         processor = Processor(settings, store, HouseOutbox(store, settings), board)
@@ -115,7 +113,8 @@ async def test_a_checkpoint_in_the_parent_replays_the_parent_then_the_child(
         stop = asyncio.Event()
         task = asyncio.create_task(reader.run(stop))
         await wait_for(lambda: processor.handled == len(records) - 10, 20, "parent, then child")
-        await asyncio.sleep(0.3)  # nothing more arrives
+        # The reader has asked past the child's end again: anything more would have come.
+        await wait_for(lambda: stream.past_the_end >= 2, 20, "the child read past its end")
         stop.set()
         await task
 

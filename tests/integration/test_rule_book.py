@@ -18,7 +18,7 @@ from common.db import Store
 from common.models import Market
 from common.rules import Rule
 from common.rules_store import RulesStore, new_rule_id
-from tests.conftest import wait_for
+from tests.helpers.waiting import wait_for
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -4,63 +4,17 @@ after live writes, a backfill-style direct write and a restart; 404/422s; ETag/3
 from __future__ import annotations
 
 import asyncio
-import random
+import os
 import statistics
-import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
-import httpx
 import pytest
 
-from alerter.worker import Alerter
-from common import aws
-from common.db import Store
 from common.models import Market, Point
-from common.schema import init_db
-from common.settings import Settings
-from common.ticks import iso, tick_floor
-from service.app import create_app
-from tests.conftest import make_settings, wait_for
-
-WINDOW = 3600
-NOW = tick_floor(time.time(), 60)
-MARKETS = [
-    Market("bitfinex", s)
-    for s in (
-        "btcusd",
-        "ethusd",
-        "btcjpy",
-        "testbtc:testusd",
-        "twin1usd",
-        "twin2usd",
-        "flatusd",
-        "oneusd",
-    )
-] + [Market("kraken", "btcusd"), Market("kraken", "ethusd")]
-
-
-def seed() -> list[Point]:
-    """90 minutes of points: some older than the window, JPY-scale prices, an exact tie, a
-    market with one point, one with no variation."""
-    rng = random.Random(42)
-    points: list[Point] = []
-    twin = [100 + rng.gauss(0, 1) for _ in range(90)]
-    for market in MARKETS:
-        level = {"btcjpy": 16_000_000.0, "btcusd": 40_000.0}.get(market.symbol, 2_500.0)
-        for i in range(90):
-            t = NOW - (89 - i) * 60
-            if market.symbol == "oneusd" and i != 89:
-                continue
-            if market.symbol.startswith("twin"):
-                price = twin[i]
-            elif market.symbol == "flatusd":
-                price = 5.0
-            else:
-                price = level * (1 + rng.gauss(0, 0.002))
-            points.append(Point(market, t, price, rng.uniform(1, 1e4)))
-    return points
+from common.ticks import iso
+from tests.helpers.ranked import MARKETS, NOW, WINDOW, seed
+from tests.helpers.running import published, serving_latest, stack
+from tests.helpers.waiting import wait_for
 
 
 def reference(
@@ -87,48 +41,6 @@ def reference(
 def expected_ranks(ref: dict[Market, tuple[float, float, int]]) -> dict[Market, int]:
     scores = {m: s for m, (s, _, _) in ref.items()}
     return {m: 1 + sum(1 for o in scores.values() if o > s) for m, s in scores.items()}
-
-
-@asynccontextmanager
-async def stack(settings: Settings) -> AsyncIterator[tuple[Store, Alerter, httpx.AsyncClient]]:
-    """Alerter (board keeper) running + the app with its real lifespan."""
-    stop = asyncio.Event()
-    async with aws.clients(settings) as (client, streams):
-        store = Store(client, settings)
-        alerter = Alerter(settings, store, streams, publish_every=0.05)
-        task = asyncio.create_task(alerter.main(stop))
-        app = create_app(settings)
-        try:
-            async with (
-                app.router.lifespan_context(app),
-                httpx.AsyncClient(
-                    transport=httpx.ASGITransport(app=app), base_url="http://test"
-                ) as http,
-            ):
-                yield store, alerter, http
-        finally:
-            stop.set()
-            await asyncio.wait_for(task, 30)
-
-
-@pytest.fixture
-async def seeded(dynamodb_url: str) -> tuple[Settings, list[Point]]:
-    settings = make_settings(dynamodb_url, rank_window=WINDOW, alert_window=600)
-    points = seed()
-    async with aws.dynamodb(settings) as client:
-        await init_db(client, settings)
-        await Store(client, settings).put_points(points)
-    return settings, points
-
-
-async def published(alerter: Alerter, n: int) -> None:
-    await wait_for(
-        lambda: (
-            alerter.processor.handled >= n and not alerter.processor.dirty and alerter.published > 0
-        ),
-        30,
-        f"{n} records handled and published",
-    )
 
 
 def check_ranking(body: dict[str, Any], ref: dict[Market, tuple[float, float, int]]) -> None:
@@ -214,7 +126,7 @@ async def test_rank_after_direct_write_and_restart_equals_reference(seeded: Any)
         points = [p for p in points if (p.market, p.t) not in {(q.market, q.t) for q in rewritten}]
         points += rewritten
         await published(alerter, len(seed()) + len(rewritten))
-        await asyncio.sleep(0.3)  # the app's snapshot cache re-reads once a tick is due
+        await serving_latest(http, alerter)
         http_body = (await http.get("/rank", params={"limit": 1000})).json()
     # A fresh stack: new alerter (windows reloaded from the table) and new app.
     async with stack(settings) as (_, alerter, http):
@@ -270,14 +182,28 @@ async def test_etag_and_304(seeded: Any) -> None:
 
 
 async def test_health_ready_metrics_and_docs(seeded: Any) -> None:
-    """/readyz names what is wrong (stale data here: seeded ticks); /metrics and /docs answer."""
+    """/readyz serves (200) and names what is wrong: no fetcher runs here; /healthz names its
+    process; HEAD answers the cached routes with their headers and no body; /metrics and /docs
+    answer."""
     settings, points = seeded
     async with stack(settings) as (_, alerter, http):
         await published(alerter, len(points))
-        assert (await http.get("/healthz")).json()["status"] == "ok"
+        alive = (await http.get("/healthz")).json()
+        assert alive == {"status": "ok", "process": os.getpid()}
         ready = await http.get("/readyz")
-        assert ready.json()["checks"]["dynamodb"] == "ok"
-        assert ready.status_code in (200, 503)
+        assert ready.status_code == 200
+        body = ready.json()
+        # Serving either way; `ok` or `degraded` as the seeded ticks are fresh or stale by now.
+        data = body["checks"]["data"]
+        assert "10 markets" in data
+        assert body["status"] == ("ok" if data.startswith("ok (") else "degraded"), body
+        assert body["checks"]["dynamodb"] == "ok"
+        assert body["checks"]["fetcher"] == "no heartbeat: is `tracker fetch` running?", body
+        for path in ("/rank", "/symbols", "/symbols/btcusd/history?exchange=bitfinex"):
+            got, head = await http.get(path), await http.head(path)
+            assert head.status_code == 200 and head.content == b"", path
+            for name in ("etag", "cache-control", "content-type"):
+                assert head.headers[name] == got.headers[name], (path, name)
         await http.get("/rank")
         metrics = (await http.get("/metrics")).text
         assert (
@@ -345,14 +271,14 @@ async def test_identical_history_requests_share_one_query_per_tick(seeded: Any) 
         # Another market's point of the same tick: a new board, the same tick for btcusd.
         await store.put_points([Point(Market("bitfinex", "flatusd"), NOW, 5.5, 1.0)])
         await published(alerter, len(points) + 1)
-        await asyncio.sleep(1.1)  # the service looks at the boards' heads once a second
+        await serving_latest(http, alerter)
         assert (await http.get(url)).status_code == 200
         assert queries == 1
 
         # The next tick, btcusd's point in: read again, once.
         await store.put_points([Point(MARKETS[0], NOW + 60, 40_000.0, 1.0)])
         await published(alerter, len(points) + 2)
-        await asyncio.sleep(1.1)
+        await serving_latest(http, alerter)
         latest = await asyncio.gather(*(http.get(url) for _ in range(10)))
         assert latest[0].json()["points"][-1]["value"] == 40_000.0
         assert queries == 2

@@ -10,10 +10,10 @@ import time
 from common import aws
 from common.db import Store
 from common.models import Market, Point
-from common.schema import TABLES, init_db
+from common.schema import TABLES, TTL_ATTRIBUTE, init_db
 from common.settings import Settings
 from common.ticks import tick_floor
-from tests.conftest import make_settings
+from tests.helpers.tables import make_settings, tables
 from tracker import dynamodb_local
 
 BTC = Market("bitfinex", "btcusd")
@@ -136,14 +136,26 @@ async def test_data_under_dynamodb_local_data_dir_survives_restart(tmp_path) -> 
         )
         try:
             dynamodb_local.wait_for_port(port)
-            async with aws.dynamodb(settings) as client:
-                store = Store(client, settings)
+            async with tables(settings, create=False) as store:
                 if round_ == 0:
-                    await init_db(client, settings)
+                    await init_db(store.client, settings)
                     await store.put_points(points)
                 else:
-                    assert await init_db(client, settings) == []
+                    assert await init_db(store.client, settings) == []
                 assert await store.query_points(BTC, 0, 2e9) == points
         finally:
             process.terminate()
             process.wait(20)
+
+
+async def test_a_point_expires_its_retention_after_its_tick(dynamodb_url: str) -> None:
+    """The TTL attribute DynamoDB expires by is the point's tick plus the retention, in epoch
+    seconds (a slip to milliseconds, or to the write time, would keep or drop it wrongly)."""
+    settings = make_settings(dynamodb_url, retention=3 * 86400)
+    t = tick_floor(time.time(), 60) - 7200  # written late, as a backfill would
+    async with tables(settings) as store:
+        await store.put_points([Point(Market("bitfinex", "btcusd"), t, 1.0, 2.0)])
+        item = await store.client.get_item(
+            TableName=store.points_table, Key={"m": {"S": "bitfinex:btcusd"}, "t": {"N": str(t)}}
+        )
+    assert int(item["Item"][TTL_ATTRIBUTE]["N"]) == t + 3 * 86400

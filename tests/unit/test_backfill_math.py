@@ -14,17 +14,9 @@ from fetcher.backfill import (
     points_from_candles,
     refillable_ticks,
 )
+from tests.backfill_reference import naive
 
 BTC = Market("bitfinex", "btcusd")
-
-
-def naive(candles: list[Candle], t: int) -> tuple[float, float] | None:
-    """Price and 24h volume at tick t, straight from the definition."""
-    ended = [c for c in candles if c.start + 60 <= t]
-    if not ended:
-        return None
-    last = max(ended, key=lambda c: c.start)
-    return last.close, sum(c.volume for c in ended if c.start + 60 > t - 86400)
 
 
 def test_naive_reads_candles_as_the_module_says() -> None:

@@ -20,7 +20,8 @@ from fetcher.errors import ExchangeRejected, ExchangeUnavailable, Maintenance, c
 from fetcher.sources.base import Parsed
 from fetcher.sources.bitfinex import Bitfinex
 from fetcher.sources.cryptowatch import Cryptowatch, summaries_by_market
-from tests.conftest import Pages, recorded, recorded_names, running_demo
+from tests.helpers.data import Pages, recorded, recorded_names
+from tests.helpers.running import running_demo
 
 
 # -- Bitfinex ---------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from alerter.records import parse
 from alerter.rule import RuleConfig, evaluate
 from common.models import Market, Point
-from tests.conftest import load
+from tests.helpers.data import load
 
 CONFIG = RuleConfig(multiplier=3.0, window=3600, min_points=30, cooldown=3600)
 prices = st.lists(st.floats(1e-6, 1e7), min_size=30, max_size=120)

@@ -86,7 +86,7 @@ def test_parse_time_accepts_iso_and_epoch() -> None:
     assert parse_time("1970-01-01T00:01:00Z") == 60
     assert parse_time("1970-01-01T01:01:00+01:00") == 60
     assert parse_time("60") == 60
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="yesterday"):
         parse_time("yesterday")
 
 

@@ -20,7 +20,7 @@ from fetcher.errors import (
 )
 from fetcher.sources.bitfinex import Bitfinex
 from fetcher.sources.cryptowatch import Cryptowatch
-from tests.conftest import Pages, load
+from tests.helpers.data import Pages, load
 
 
 def test_bitfinex_keeps_every_good_row_and_counts_the_bad() -> None:

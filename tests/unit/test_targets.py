@@ -7,6 +7,7 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
+import aiohttp
 import pytest
 
 from common.channels import Channel
@@ -96,7 +97,7 @@ async def test_a_name_that_rebinds_after_the_check_is_refused_at_the_connect() -
         # ... and a connect that skipped it would be refused by the resolver itself
         answers = iter([["127.0.0.1"]])
         async with session((), rebinding) as http:
-            with pytest.raises(Exception) as refused:
+            with pytest.raises(aiohttp.ClientError) as refused:
                 await http.post(url, data=b"{}")
             assert "not a public target" in repr(refused.value.__dict__) + str(refused.value)
         assert receiver.got == []

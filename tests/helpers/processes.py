@@ -1,4 +1,5 @@
-"""Real processes: each started with the project's own commands and environment."""
+"""Real processes, each started with the project's own commands and environment, and the
+HTTP calls a test makes to them."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import os
 import signal
 import subprocess
 import sys
-import time
+import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from common.settings import Settings
+from tests.helpers.waiting import until
 from tracker import dynamodb_local
 
 TRACKER = [sys.executable, "-m", "tracker"]
@@ -50,6 +52,13 @@ class Processes:
         process.send_signal(signal.SIGTERM)
         return process.wait(timeout)
 
+    def tails(self, lines: int = 15) -> str:
+        """The last lines of each running process's log, for a failure's message."""
+        return "".join(
+            f"\n--- {name}.log\n" + "\n".join(self.log(name).splitlines()[-lines:])
+            for name in self.running
+        )
+
     def stop_all(self) -> None:
         for name in list(self.running):
             try:
@@ -84,19 +93,51 @@ def api_processes(
     if deliver:
         running.start("notifier", [*TRACKER, "deliver"], env)
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(base + path, timeout=2) as response:
-                if ready(json.loads(response.read())):
-                    break
-        except OSError:
-            pass
-        time.sleep(0.3)
     try:
+        answer_ready(base + path, ready, 90, running)
         yield base
     finally:
         running.stop_all()
+
+
+def answer_ready(
+    url: str, ready: Callable[[Any], bool], timeout: float, running: Processes | None = None
+) -> Any:
+    """Poll `url` until its JSON satisfies `ready`, and return it; past `timeout`, fail with
+    the last answer and the tail of each running process's log."""
+    seen: list[Any] = [None]
+
+    def answer() -> Any:
+        seen[0] = http_json(url, timeout=2)
+        return seen[0] if ready(seen[0]) else None
+
+    def what() -> str:
+        logs = "" if running is None else running.tails()
+        return f"{str(seen[0])[:500]}{logs}"
+
+    return until(answer, timeout, f"{url} ready", what)
+
+
+def answer(
+    url: str,
+    body: Any = None,
+    headers: dict[str, str] | None = None,
+    timeout: float = 5,
+    method: str | None = None,
+) -> tuple[int, Any]:
+    """GET `url` (POST `body` as JSON when given): its status and JSON body, an HTTP error's
+    included (null when it has none)."""
+    request = urllib.request.Request(
+        url,
+        data=None if body is None else json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"} | (headers or {}),
+        method=method,
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"null")
 
 
 def http_json(url: str, body: dict[str, Any] | None = None, timeout: float = 5) -> Any:
