@@ -89,24 +89,29 @@ class Stack:
     demo: int
     dynamodb: int
     figures: dict[str, str] = field(default_factory=dict)
+    extra: dict[str, str] = field(default_factory=dict)  # settings a step adds, as a user would
 
     @property
     def env(self) -> dict[str, str]:
         # The caller's environment without anything that would re-point the containers.
         env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "TRACKER_"))}
-        return env | {
-            "COMPOSE_PROJECT_NAME": self.project,
-            "TRACKER_PORT": str(self.api),
-            "TRACKER_DEMO_PORT": str(self.demo),
-            "TRACKER_DYNAMODB_PORT": str(self.dynamodb),
-            "TRACKER_FETCH_INTERVAL": str(INTERVAL),
-            "TRACKER_RANK_WINDOW": "600",
-            "TRACKER_ALERT_WINDOW": str(INTERVAL * 10),
-            "TRACKER_ALERT_MIN_POINTS": str(MIN_POINTS),
-            "TRACKER_ALERT_COOLDOWN": "600",  # one spike, one alert, whatever follows
-            "TRACKER_SECRET_KEY": SECRET_KEY,
-            "TRACKER_ALLOW_TARGETS": DOCKER_NETWORKS,
-        }
+        return (
+            env
+            | {
+                "COMPOSE_PROJECT_NAME": self.project,
+                "TRACKER_PORT": str(self.api),
+                "TRACKER_DEMO_PORT": str(self.demo),
+                "TRACKER_DYNAMODB_PORT": str(self.dynamodb),
+                "TRACKER_FETCH_INTERVAL": str(INTERVAL),
+                "TRACKER_RANK_WINDOW": "600",
+                "TRACKER_ALERT_WINDOW": str(INTERVAL * 10),
+                "TRACKER_ALERT_MIN_POINTS": str(MIN_POINTS),
+                "TRACKER_ALERT_COOLDOWN": "600",  # one spike, one alert, whatever follows
+                "TRACKER_SECRET_KEY": SECRET_KEY,
+                "TRACKER_ALLOW_TARGETS": DOCKER_NETWORKS,
+            }
+            | self.extra
+        )
 
     def compose(self, *args: str, check: bool = True, timeout: float = 600) -> str:
         cmd = [*self.client, "-f", str(ROOT / "docker-compose.yml"), "--profile", "demo", *args]
@@ -299,7 +304,7 @@ def test_compose_up_for_real(stack: Stack, capsys: pytest.CaptureFixture[str]) -
     # the demo's), pointed at the demo exchange through the environment as a user points it
     # at their own mirror: still every point, and the live fetcher stores whole ticks.
     stack.compose("down")
-    stack.env |= {
+    stack.extra |= {
         "TRACKER_SOURCES": "bitfinex,cryptowatch",
         "TRACKER_BITFINEX_URL": "http://demo:9000",
         "TRACKER_CRYPTOWATCH_URL": "http://demo:9000",
