@@ -151,7 +151,8 @@ def status(url: str) -> int:
         read(url)
         return 200
     except urllib.error.HTTPError as exc:
-        return int(exc.code)
+        with exc:  # it holds the connection
+            return int(exc.code)
 
 
 async def statuses(base: str, paths: list[str]) -> dict[str, int]:

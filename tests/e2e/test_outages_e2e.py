@@ -369,8 +369,8 @@ async def test_outages_lose_nothing_and_no_answer_is_a_500(
         )
     with capsys.disabled():  # the table is for whoever runs `make test`
         print("\nfault                          points lost  alerts  5xx  fresh after (s)")
-        for name, lost, alerted, errors, after in rows:
-            print(f"{name:<30} {lost:>11}  {alerted:>6}  {errors:>3}  {after:>15}")
+        for name, lost, alerts_seen, errors, after in rows:
+            print(f"{name:<30} {lost:>11}  {alerts_seen:>6}  {errors:>3}  {after:>15}")
         print(f"{resumed} (the restarted fetcher); proxy injected {dict(proxy.injected)}")
 
     assert missing == set(), (rows, sorted(missing)[:20])

@@ -107,15 +107,15 @@ def answer_ready(
     the last answer and the tail of each running process's log."""
     seen: list[Any] = [None]
 
-    def answer() -> Any:
-        seen[0] = http_json(url, timeout=2)
-        return seen[0] if ready(seen[0]) else None
+    def ready_answer() -> Any:
+        status, seen[0] = answer(url, timeout=2)
+        return seen[0] if status == 200 and ready(seen[0]) else None
 
     def what() -> str:
         logs = "" if running is None else running.tails()
         return f"{str(seen[0])[:500]}{logs}"
 
-    return until(answer, timeout, f"{url} ready", what)
+    return until(ready_answer, timeout, f"{url} ready", what)
 
 
 def answer(
@@ -137,7 +137,8 @@ def answer(
         with urllib.request.urlopen(request, timeout=timeout) as response:
             return response.status, json.loads(response.read() or b"null")
     except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read() or b"null")
+        with error:  # it holds the connection
+            return error.code, json.loads(error.read() or b"null")
 
 
 def http_json(url: str, body: dict[str, Any] | None = None, timeout: float = 5) -> Any:
@@ -149,5 +150,9 @@ def http_json(url: str, body: dict[str, Any] | None = None, timeout: float = 5) 
         method="POST" if data else "GET",
         headers={"Content-Type": "application/json"},
     )
-    with urllib.request.urlopen(request, timeout=timeout) as response:
-        return json.loads(response.read())
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        error.close()  # it holds the connection; its status is in the message
+        raise
