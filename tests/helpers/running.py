@@ -33,15 +33,22 @@ async def app_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
 @asynccontextmanager
 async def running_alerter(settings: Settings, **options: Any) -> AsyncIterator[Alerter]:
     """The alerter (stream reader, board, house rule) on `settings`' tables."""
-    stop = asyncio.Event()
     async with aws.clients(settings) as (client, streams):
         alerter = Alerter(settings, Store(client, settings), streams, **options)
-        task = asyncio.create_task(alerter.main(stop))
-        try:
+        async with main_running(alerter):
             yield alerter
-        finally:
-            stop.set()
-            await asyncio.wait_for(task, 30)
+
+
+@asynccontextmanager
+async def main_running(worker: Any) -> AsyncIterator[None]:
+    """`worker.main(stop)` as a task, stopped and waited for afterwards."""
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.main(stop))
+    try:
+        yield
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 30)
 
 
 @asynccontextmanager
@@ -117,18 +124,14 @@ async def webhook_receiver() -> AsyncIterator[tuple[list[dict[str, Any]], str]]:
 @asynccontextmanager
 async def running_deliverer(settings: Settings) -> AsyncIterator[Any]:
     """The delivery worker in-process on `settings`' tables, stopped afterwards."""
+    from common.senders import unrestrict_apprise
     from notifier.worker import Deliverer
 
-    stop = asyncio.Event()
     async with aws.dynamodb(settings) as client:
         deliverer = Deliverer(settings, Store(client, settings))
-        task = asyncio.create_task(deliverer.main(stop))
         try:
-            yield deliverer
+            async with main_running(deliverer):
+                yield deliverer
         finally:
-            stop.set()
-            await asyncio.wait_for(task, 30)
             # The worker restricts apprise process-wide: give the rest of the session it all.
-            from common.senders import unrestrict_apprise
-
             unrestrict_apprise()
