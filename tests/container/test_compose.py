@@ -314,19 +314,15 @@ def test_compose_up_for_real(stack: Stack, capsys: pytest.CaptureFixture[str]) -
     assert before <= after, f"{len(before - after)} point(s) lost across down/up"
     until(lambda: stack.get("/readyz")[0] == 200, 120, "ready again")
 
-    checked: set[int] = set()
+    def fetched_tick() -> int | None:
+        """The first tick the live fetcher fetched (with figures: its first ones may come
+        before the demo exchange answers, and have none)."""
+        done = re.findall(r"tick (\d+) done in [\d.]+ s: [^;]*; (\d+) pairs", stack.logs("fetcher"))
+        return next((int(t) for t, pairs in done if int(pairs)), None)
 
-    def whole_live_tick() -> int | None:
-        """A tick the live fetcher logged done, stored for every market (each looked at once:
-        its first ticks may come before the demo exchange answers)."""
-        for t in map(int, re.findall(r"tick (\d+) done", stack.logs("fetcher"))):
-            if t not in checked:
-                checked.add(t)
-                if len({m for m, at in stack.stored() if at == t}) >= 300:
-                    return t
-        return None
-
-    t = until(whole_live_tick, 120, "a whole tick from the live fetcher")
+    t = until(fetched_tick, 120, "a tick fetched by the live fetcher")
+    # Logged once fetched; its points are written a moment later.
+    until(lambda: len({m for m, at in stack.stored() if at == t}) >= 300, 120, f"tick {t} stored")
     stack.figures["live fetcher, env-pointed: a whole tick stored"] = str(t)
     assert stack.compose("ps", "-q", "fetcher-demo").split() == []
 
