@@ -27,7 +27,7 @@ import pytest
 from standardwebhooks.webhooks import Webhook
 
 from tests.helpers.exchange import control
-from tests.helpers.processes import answer
+from tests.helpers.processes import answer, ticks_done
 from tests.helpers.waiting import until
 from tracker.dynamodb_local import free_port
 
@@ -276,7 +276,7 @@ def test_compose_up_for_real(stack: Stack, capsys: pytest.CaptureFixture[str]) -
         assert not state["Running"] and state["ExitCode"] == 0, (service, state)
     fetcher_log = stack.logs("fetcher-demo")
     assert "every fetched point is written" in fetcher_log, fetcher_log[-2000:]
-    last_tick = int(re.findall(r"tick (\d+) done", fetcher_log)[-1])
+    last_tick = ticks_done(fetcher_log)[-1]
     before = stack.stored()
     assert len({m for m, t in before if t == last_tick}) >= 300, "the last tick is not stored"
     began = time.monotonic()
@@ -317,8 +317,7 @@ def test_compose_up_for_real(stack: Stack, capsys: pytest.CaptureFixture[str]) -
     def fetched_tick() -> int | None:
         """The first tick the live fetcher fetched (with figures: its first ones may come
         before the demo exchange answers, and have none)."""
-        done = re.findall(r"tick (\d+) done in [\d.]+ s: [^;]*; (\d+) pairs", stack.logs("fetcher"))
-        return next((int(t) for t, pairs in done if int(pairs)), None)
+        return next(iter(ticks_done(stack.logs("fetcher"), min_pairs=1)), None)
 
     t = until(fetched_tick, 120, "a tick fetched by the live fetcher")
     # Logged once fetched; its points are written a moment later.

@@ -26,7 +26,7 @@ from common.users_store import UsersStore
 from tests.deploy.template import TABLE_RESOURCES, resources
 from tests.faultproxy import FaultProxy, fault_proxy
 from tests.helpers.exchange import control
-from tests.helpers.processes import TRACKER, Processes
+from tests.helpers.processes import TRACKER, Processes, ticks_done
 from tests.helpers.receiver import receiving
 from tests.helpers.running import webhook_receiver
 from tests.helpers.tables import make_settings
@@ -220,7 +220,7 @@ async def test_each_role_grants_exactly_the_calls_its_component_makes(
 
         # Restart the fetcher after a gap: the new one reads its heartbeat and backfills. Candles
         # refill whole minutes only, so the gap spans one: else it would have nothing to look up.
-        await wait_for(lambda: processes.log("fetcher").count(" done in ") >= 3, 30, "three ticks")
+        await wait_for(lambda: len(ticks_done(processes.log("fetcher"))) >= 3, 30, "three ticks")
         # Blocking calls go to a thread: the proxies serve the processes from this loop.
         assert await asyncio.to_thread(processes.stop, "fetcher") == 0
         await asyncio.sleep(next_tick(time.time(), 60) + 1.5 - time.time())  # the gap's shape
@@ -234,7 +234,7 @@ async def test_each_role_grants_exactly_the_calls_its_component_makes(
         # posted.
         def ticks_since_refill() -> int:
             log = processes.log("fetcher")
-            return log[log.index("restart gap refilled") :].count(" done in ")
+            return len(ticks_done(log[log.index("restart gap refilled") :]))
 
         await wait_for(lambda: ticks_since_refill() >= 11, 60, "ten seconds of steady prices")
         rows = (await asyncio.to_thread(control, demo, "/control/served"))["tickers"]

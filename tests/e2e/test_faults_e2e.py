@@ -7,7 +7,6 @@ exited 0."""
 from __future__ import annotations
 
 import asyncio
-import re
 import signal
 import time
 from pathlib import Path
@@ -17,7 +16,7 @@ from common.settings import Settings
 from common.ticks import next_tick, tick_floor
 from demo.exchange import FAULTS as DEMO_FAULTS
 from tests.helpers.exchange import control, last_price
-from tests.helpers.processes import TRACKER, Processes
+from tests.helpers.processes import TRACKER, Processes, logged, ticks_done
 from tests.helpers.progress import read_past
 from tests.helpers.tables import tables
 from tests.helpers.waiting import wait_for
@@ -36,28 +35,6 @@ async def just_before_a_tick(lead: float = 0.1) -> int:
     boundary = next_tick(time.time() + lead + 0.2, INTERVAL)
     await asyncio.sleep(boundary - lead - time.time())
     return boundary
-
-
-async def logged(processes: Processes, name: str, text: str, times: int, within: float) -> None:
-    """Wait until `text` appears `times` times in process `name`'s log."""
-    await wait_for(
-        lambda: processes.log(name).count(text) >= times,
-        within,
-        f"{text!r} {times}× in {name}'s log",
-        lambda: processes.log(name)[-3000:],
-    )
-
-
-def done_after(log: str, t: int) -> bool:
-    """The fetcher's log says a tick after `t` was done."""
-    return any(int(done) > t for done in re.findall(r"tick (\d+) done", log))
-
-
-def first_tick(log: str) -> int:
-    """The first tick a fetcher's log says it finished."""
-    found = re.search(r"tick (\d+) done", log)
-    assert found, log[-3000:]
-    return int(found.group(1))
 
 
 async def test_fault_matrix_loses_no_point_and_duplicates_no_alert(
@@ -92,7 +69,7 @@ async def test_fault_matrix_loses_no_point_and_duplicates_no_alert(
     started = time.time()
     settings = Settings(aws_endpoint_url=ddb_url, table_prefix="faults")
     async with tables(settings, create=False) as store:
-        await logged(processes, "fetcher", " done in ", 2, within=60)
+        await wait_for(lambda: len(ticks_done(processes.log("fetcher"))) >= 2, 60, "two ticks")
 
         # One fault per tick on both sources, queued once the previous tick is done with its
         # own.
@@ -120,15 +97,15 @@ async def test_fault_matrix_loses_no_point_and_duplicates_no_alert(
         dynamodb_local.wait_for_port(port, 60)
         # What the fetcher kept in memory is written, oldest first (on-disk DynamoDB Local is
         # slow).
-        await logged(processes, "fetcher", "store reachable again; buffer drained", 1, within=90)
+        await logged(processes, "fetcher", "store reachable again; buffer drained", 90)
 
         # The fetcher SIGKILLed mid-tick and restarted: only the ticks until it is back are
         # absent.
         killed_tick = await just_before_a_tick(lead=-0.05)
         processes.kill("fetcher")
         processes.start("fetcher-2", [*TRACKER, "fetch"], env)
-        await logged(processes, "fetcher-2", " done in ", 2, within=60)
-        restarted_tick = first_tick(processes.log("fetcher-2"))
+        await wait_for(lambda: len(ticks_done(processes.log("fetcher-2"))) >= 2, 60, "two ticks")
+        restarted_tick = ticks_done(processes.log("fetcher-2"))[0]
         # A tick that starts late but within half an interval (1 s) still runs, under its own
         # time; one that cannot start in time is counted as missed, never run late and
         # misdated. Each stop ends on the side of the limit it tests, 0.85 s from where it
@@ -144,7 +121,7 @@ async def test_fault_matrix_loses_no_point_and_duplicates_no_alert(
         await asyncio.sleep(1.2)  # the fault: resumes 1.15 s after the boundary, too late
         fetcher.send_signal(signal.SIGCONT)
         await wait_for(
-            lambda: done_after(processes.log("fetcher-2"), missed_tick), 30, "a tick after it"
+            lambda: max(ticks_done(processes.log("fetcher-2"))) > missed_tick, 30, "a tick after it"
         )
 
         # The alerter SIGKILLed and restarted: the spike is not alerted twice. The new one

@@ -38,7 +38,7 @@ from common.settings import Settings
 from common.ticks import next_tick, parse_time, tick_floor
 from tests.faultproxy import fault_proxy
 from tests.helpers.exchange import control
-from tests.helpers.processes import TRACKER, Processes
+from tests.helpers.processes import TRACKER, Processes, logged, ticks_done
 from tests.helpers.tables import tables
 from tests.helpers.waiting import wait_for
 from tracker import dynamodb_local
@@ -151,28 +151,10 @@ async def fresh(base: str, since: float, within: float = 120) -> float:
     return time.time() - since
 
 
-async def logged(
-    processes: Processes, name: str, pattern: str, within: float, after: int = 0
-) -> str:
-    """The first match of `pattern` in the process's log beyond the first `after` ones."""
-    found: list[str] = await wait_for(
-        lambda: len(f := re.findall(pattern, processes.log(name))) > after and f,
-        within,
-        f"{pattern!r} in {name}'s log",
-        lambda: processes.log(name)[-3000:],
-    )
-    return str(found[after])
-
-
 async def exited(process: subprocess.Popen[bytes], within: float = 60) -> int:
     """Wait for a process without blocking the loop (the proxy it talks through runs here)."""
     await wait_for(lambda: process.poll() is not None, within, f"{process.args!r} exits")
     return process.returncode
-
-
-def done(log: str) -> list[int]:
-    """The ticks a fetcher's log says were done."""
-    return [int(t) for t in re.findall(r"tick (\d+) done in", log)]
 
 
 @pytest.mark.timeout(1500)
@@ -313,7 +295,7 @@ async def test_outages_lose_nothing_and_no_answer_is_a_500(
         s.fresh_after = await fresh(api, s.ended)
         # A full alert window again (5 points), then the spike.
         await wait_for(
-            lambda: sum(t > s.ended for t in done(processes.log("fetcher'"))) >= 6,
+            lambda: sum(t > s.ended for t in ticks_done(processes.log("fetcher'"))) >= 6,
             60,
             "six ticks since the exchange came back",
         )
@@ -339,7 +321,7 @@ async def test_outages_lose_nothing_and_no_answer_is_a_500(
     # every pair and asset figure), read back from the table: not the ticks the fetcher says
     # it did. No fetcher lived from the kill to the restarted one's first tick; the exchange
     # answered nothing from its kill until it was back.
-    restarted = min(done(processes.log("fetcher'")))
+    restarted = min(ticks_done(processes.log("fetcher'")))
     away = scenarios[4]
 
     def due(t: int) -> bool:
@@ -348,7 +330,7 @@ async def test_outages_lose_nothing_and_no_answer_is_a_500(
         return not (no_fetcher or no_exchange)
 
     # From the first fetcher's first tick to the last one surely done before the SIGTERM.
-    first, last = min(done(processes.log("fetcher"))), tick_floor(ended, INTERVAL) - INTERVAL
+    first, last = min(ticks_done(processes.log("fetcher"))), tick_floor(ended, INTERVAL) - INTERVAL
     wanted = [t for t in range(first, last + 1, INTERVAL) if due(t)]
     every = {m for m, ticks in stored.items() if ticks & set(wanted)}
     missing = {(m, t) for m in every for t in wanted if t not in stored[m]}

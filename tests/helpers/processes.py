@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -16,10 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from common.settings import Settings
-from tests.helpers.waiting import until
+from tests.helpers.waiting import until, wait_for
 from tracker import dynamodb_local
 
 TRACKER = [sys.executable, "-m", "tracker"]
+# The fetcher's line for each tick it finished (fetcher/worker.py).
+TICK_DONE = re.compile(r"tick (\d+) done in [\d.]+ s: [^;]*; (\d+) pairs")
 
 
 class Processes:
@@ -65,6 +68,26 @@ class Processes:
                 self.stop(name, 10)
             except subprocess.TimeoutExpired:
                 self.kill(name)
+
+
+async def logged(
+    processes: Processes, name: str, pattern: str, within: float, after: int = 0
+) -> str:
+    """Wait for a match of regex `pattern` in process `name`'s log beyond its first `after`
+    ones, and return it."""
+    found: list[str] = await wait_for(
+        lambda: len(f := re.findall(pattern, processes.log(name))) > after and f,
+        within,
+        f"{pattern!r} {after + 1}× in {name}'s log",
+        lambda: processes.log(name)[-3000:],
+    )
+    return str(found[after])
+
+
+def ticks_done(log: str, min_pairs: int = 0) -> list[int]:
+    """The ticks a fetcher's log says it finished, in order; only those with at least
+    `min_pairs` pair figures when given."""
+    return [int(t) for t, pairs in TICK_DONE.findall(log) if int(pairs) >= min_pairs]
 
 
 @contextmanager
@@ -142,17 +165,8 @@ def answer(
 
 
 def http_json(url: str, body: dict[str, Any] | None = None, timeout: float = 5) -> Any:
-    """GET `url` (POST `body` as JSON when given) and the JSON answer; HTTP errors raise."""
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(
-        url,
-        data=data,
-        method="POST" if data else "GET",
-        headers={"Content-Type": "application/json"},
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            return json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        error.close()  # it holds the connection; its status is in the message
-        raise
+    """GET `url` (POST `body` as JSON when given) and the JSON answer; any status but 2xx
+    fails with the answer."""
+    status, got = answer(url, body, timeout=timeout)
+    assert 200 <= status < 300, (url, status, got)
+    return got
