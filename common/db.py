@@ -258,7 +258,7 @@ class Store:
         except GaveUp as exc:
             raise StoreUnavailable(str(exc), unprocessed) from exc
 
-    async def _pages(self, what: str, request: dict[str, Any]) -> AsyncGenerator[list[Item]]:
+    async def pages(self, what: str, request: dict[str, Any]) -> AsyncGenerator[list[Item]]:
         """The items of a Query, page by page (the caller may stop early)."""
         async with translate(what, self.outage):
             while True:
@@ -270,7 +270,7 @@ class Store:
 
     async def query_all(self, what: str, request: dict[str, Any]) -> list[Item]:
         """Every item of a Query, every page read."""
-        return [i async for page in self._pages(what, request) for i in page]
+        return [i async for page in self.pages(what, request) for i in page]
 
     def _range(self, market: Market, lo: int, hi: int) -> dict[str, Any]:
         """The Query of one market's points with lo <= t <= hi."""
@@ -296,7 +296,7 @@ class Store:
         if consistent:
             request["ConsistentRead"] = True
         return [
-            point_from_item(i) async for page in self._pages("Query points", request) for i in page
+            point_from_item(i) async for page in self.pages("Query points", request) for i in page
         ]
 
     async def get_points(
@@ -338,7 +338,7 @@ class Store:
         request = self._range(market, lo, hi) | {"ProjectionExpression": f"t, {attribute}"}
         return [
             (int(i["t"]["N"]), float(i[attribute]["N"]))
-            async for page in self._pages("Query series", request)
+            async for page in self.pages("Query series", request)
             for i in page
             if attribute in i
         ]
@@ -424,7 +424,7 @@ class Store:
                 )
         request["ExpressionAttributeValues"] = values
         alerts: list[Alert] = []
-        async with aclosing(self._pages("Query alerts", request)) as pages:
+        async with aclosing(self.pages("Query alerts", request)) as pages:
             async for page in pages:
                 found = [alert_from_item(i) for i in page]
                 alerts.extend(a for a in found if symbol is None or a.market.symbol == symbol)
@@ -433,11 +433,13 @@ class Store:
         return alerts[:limit]
 
     # -- meta: the boards and heartbeats -----------------------------------------------------
-    async def put_snapshot(self, snapshot: Snapshot, previous_parts: int) -> int:
+    async def put_snapshot(
+        self, snapshot: Snapshot, previous_parts: int, parts: Sequence[bytes] | None = None
+    ) -> int:
         """Replace this replica's board — its parts and its head — in one transaction;
-        returns how many parts it has now."""
+        returns how many parts it has now (`parts`: the snapshot already encoded)."""
         slot = board_slot(snapshot.owner)
-        parts = encode(snapshot)
+        parts = encode(snapshot) if parts is None else parts
         head = BoardHead(snapshot.owner, slot, snapshot.written_at, snapshot.window_end, len(parts))
         await self.replace_parts(
             "write board snapshot",
@@ -483,14 +485,14 @@ class Store:
 
     async def board_heads(self) -> list[BoardHead]:
         """Who publishes a board, and when each last did: one small Query."""
-        pages = self._pages("read board heads", self._meta(BOARD_HEAD))
+        pages = self.pages("read board heads", self._meta(BOARD_HEAD))
         return [BoardHead.of(i) async for page in pages for i in page]
 
     async def _boards(self) -> list[Snapshot | None]:
         """Every replica's board; None for one caught between its transaction's writes (a
         Query is not isolated from them)."""
         slots: dict[int, list[bytes]] = {}
-        async for page in self._pages("read board snapshot", self._meta(BOARD_KEY)):
+        async for page in self.pages("read board snapshot", self._meta(BOARD_KEY)):
             for i in page:  # in part order: the sort key is slot · SLOT + part
                 slots.setdefault(int(i["n"]["N"]) // SLOT, []).append(bytes(i["b"]["B"]))
         return [decode(parts) for parts in slots.values()]

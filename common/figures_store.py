@@ -63,7 +63,7 @@ class FiguresStore:
 
     async def _read(self) -> FiguresDoc | None:
         parts: list[bytes] = []
-        pages = self.store._pages("read the cross-market figures", self.store._meta(PARTS_KEY))
+        pages = self.store.pages("read the cross-market figures", self.store._meta(PARTS_KEY))
         async for page in pages:
             parts += [bytes(i["b"]["B"]) for i in page]  # in part order: n is the sort key
         return decode(parts)
