@@ -59,6 +59,7 @@ FOLLOW_EVERY = 1.0  # seconds between two looks at the rules' change index
 CHECKPOINT_MAX_AGE = TOMBSTONE_TTL / 2
 OVERLAP_MS = 5_000  # changes are asked for again this far back (clocks, index lag)
 RULES_CHECKPOINT_EVERY = 300.0  # seconds: the rule book is large, the change index has the rest
+CHECKPOINT_FORMAT = 2  # JSON lines (1: one JSON document, read whole)
 
 
 class BookCopy(NamedTuple):
@@ -333,7 +334,7 @@ class RuleJudge:
         started = time.monotonic()
         since = await asyncio.to_thread(self._restore)
         asked = now_ms()
-        for rule in await self.rules.changes(since):
+        async for rule in self.rules.changes(since):  # a page at a time: never all the items
             self.book.apply(rule)
         self.asked = asked
         self.loaded = True
@@ -350,21 +351,25 @@ class RuleJudge:
         if self.saved is None or not self.saved.exists():
             return None
         try:
-            saved = json.loads(self.saved.read_text())
-            if time.time() - saved["at"] > CHECKPOINT_MAX_AGE:
-                log.info("rule book checkpoint older than the tombstones kept: not used")
-                return None
-            for fields in saved["rules"]:
-                rule = rule_from_fields(fields)
-                self.book.apply(rule)
-                self.book.advance(rule.id, Progress(*fields["progress"]))
-        except (OSError, ValueError, KeyError, TypeError) as exc:
+            with self.saved.open() as lines:
+                header = json.loads(next(lines))
+                if header.get("format") != CHECKPOINT_FORMAT:
+                    raise ValueError(f"format {header.get('format')}, not {CHECKPOINT_FORMAT}")
+                if time.time() - header["at"] > CHECKPOINT_MAX_AGE:
+                    log.info("rule book checkpoint older than the tombstones kept: not used")
+                    return None
+                for line in lines:  # one rule a line: never the whole book parsed at once
+                    fields = json.loads(line)
+                    rule = rule_from_fields(fields)
+                    self.book.apply(rule)
+                    self.book.advance(rule.id, Progress(*fields["progress"]))
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, StopIteration) as exc:
             log.warning(
                 "rule book checkpoint %s not used (%s): reading every rule", self.saved, exc
             )
             self.book = RuleBook()
             return None
-        return int(saved["version"]) - OVERLAP_MS
+        return int(header["version"]) - OVERLAP_MS
 
     def snapshot(self) -> BookCopy:
         """What `save` writes: every live rule and its progress, as now (a shallow copy, taken
@@ -383,17 +388,18 @@ class RuleJudge:
         )
 
     def save(self, copy: BookCopy) -> None:
-        """Write the rule book's checkpoint whole, then rename (in a thread: it is large)."""
+        """Write the rule book's checkpoint, a header line then one line per rule (so that
+        100,000 rules never stand in memory as one document), then rename; in a thread."""
         if self.saved is None:
             return
-        rules = [
-            rule_fields(rule) | {"progress": list(copy.progress[rule.id])}
-            for rule in copy.rules.values()
-        ]
         self.saved.parent.mkdir(parents=True, exist_ok=True)
         partial = self.saved.with_suffix(".partial")
-        document = {"at": copy.at, "version": copy.version, "rules": rules}
-        partial.write_text(json.dumps(document, separators=(",", ":")))
+        with partial.open("w") as out:
+            header = {"format": CHECKPOINT_FORMAT, "at": copy.at, "version": copy.version}
+            out.write(json.dumps(header) + "\n")
+            for rule in copy.rules.values():
+                fields = rule_fields(rule) | {"progress": list(copy.progress[rule.id])}
+                out.write(json.dumps(fields, separators=(",", ":")) + "\n")
         os.replace(partial, self.saved)
         self.saved_version, self.saved_at = copy.version, copy.at
 
@@ -409,7 +415,7 @@ class RuleJudge:
                 # at every look.
                 since = max(self.book.version, self.asked) - OVERLAP_MS
                 asked = now_ms()
-                changed = [r for r in await self.rules.changes(since) if self.book.apply(r)]
+                changed = [r async for r in self.rules.changes(since) if self.book.apply(r)]
                 self.asked = asked
             except StoreUnavailable:
                 continue  # the store's Outage says so, once per outage

@@ -26,7 +26,7 @@ from common.errors import AlreadyDone, StoreError
 from common.items import alert_item
 from common.models import Alert
 from common.rules import Rule, condition_dict, condition_from_dict
-from common.rules_store import progress_update
+from common.rules_store import RulesStore, progress_update
 from common.schema import DELIVERIES, DELIVERIES_BY_USER, DELIVERIES_DUE, RULES, USER_ALERTS
 from common.ticks import iso
 
@@ -180,6 +180,7 @@ class DeliveriesStore:
         self.alerts = store.settings.table(USER_ALERTS)
         self.deliveries = store.settings.table(DELIVERIES)
         self.rules = store.settings.table(RULES)
+        self.rule_versions = RulesStore(store)
         self.retention = store.settings.retention
 
     async def record(
@@ -193,7 +194,12 @@ class DeliveriesStore:
         """The alert, the rule's progress and a pending delivery per channel, all or none;
         AlreadyDone when this point already alerted this rule."""
         writes = self._writes(Fire(alert, rule, progress, channels, payload))
-        await self._transact(f"alert {alert.id}", writes)
+        try:
+            await self._transact(f"alert {alert.id}", writes)
+        except AlreadyDone:  # recorded before: a crash may have come between it and its bump
+            await self.rule_versions.bump([rule.user])
+            raise
+        await self.rule_versions.bump([rule.user])
 
     async def record_all(self, fires: Sequence[Fire], concurrency: int = 4) -> list[bool]:
         """Many alerts (a crash tick fires thousands), in as few transactions of up to
@@ -231,7 +237,11 @@ class DeliveriesStore:
                             done.append(False)
                     return done
 
-        return [new for done in await asyncio.gather(*map(one, chunks)) for new in done]
+        recorded = [new for done in await asyncio.gather(*map(one, chunks)) for new in done]
+        # The progress written changes the users' rules (each bumped even if recorded before:
+        # a crash may have come between the record and its bump).
+        await self.rule_versions.bump(f.rule.user for f in fires)
+        return recorded
 
     def _writes(self, fire: Fire) -> list[dict[str, Any]]:
         alert, rule, progress, channels, payload = fire

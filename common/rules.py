@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Final
+from sys import intern
+from typing import Any, Final, cast
 
 from common.conditions import (
     AverageMultiple,
@@ -13,7 +14,9 @@ from common.conditions import (
     Condition,
     CrossesAbove,
     CrossesBelow,
+    Direction,
     Progress,
+    Side,
     Terms,
 )
 from common.models import METRICS, Market, Metric
@@ -74,7 +77,11 @@ def condition_of(given: Any, max_window: int) -> Condition:
         direction = given.get("direction", "any")
         if direction not in ("up", "down", "any"):
             raise RuleError("condition.direction", "one of up, down, any")
-        return Change(_number("condition.percent", given["percent"]), window, direction)
+        return Change(
+            _number("condition.percent", given["percent"]),
+            window,
+            cast(Direction, intern(direction)),
+        )
     side = given.get("direction", "above")
     if side not in ("above", "below"):
         raise RuleError("condition.direction", "one of above, below")
@@ -82,7 +89,10 @@ def condition_of(given: Any, max_window: int) -> Condition:
     if isinstance(min_points, bool) or not isinstance(min_points, int) or min_points < 1:
         raise RuleError("condition.min_points", "must be a whole number ≥ 1")
     return AverageMultiple(
-        _number("condition.multiple", given["multiple"]), window, min_points, side
+        _number("condition.multiple", given["multiple"]),
+        window,
+        min_points,
+        cast(Side, intern(side)),
     )
 
 
@@ -112,7 +122,7 @@ def metric_of(given: Any) -> Metric:
     return metric
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Rule:
     id: str
     user: str

@@ -4,26 +4,36 @@ Every write the API makes sets `c`, the change time in milliseconds, so the aler
 each change with one small Query of the index a second; a deleted rule stays as a tombstone
 (`del`, expiring by TTL) so that its deletion is a change like any other. The alerter writes
 only the rule's progress, never `c`.
+
+Each user also has one version item (`id` "#version", never a rule's id: those are `rl_…`),
+counted up after every write to their rules, the alerter's progress included, so that a reader
+can tell with one GetItem whether the rules it read before are still those stored
+(service/rules_cache.py).
 """
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import math
 import time
 import uuid
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import replace
-from typing import Any
+from sys import intern
+from typing import Any, cast
 
 from common.attrs import dump, load, value
-from common.conditions import Progress, Terms
+from common.conditions import Progress, Repeat, State, Terms
 from common.db import Store, translate
 from common.errors import AlreadyDone, NotFound
-from common.models import Market
+from common.models import Market, Metric
 from common.rules import Rule, condition_dict, condition_from_dict
 from common.schema import RULE_CHANGES, RULES
 
 TOMBSTONE_TTL = 7 * 86400
 GROUP = "rule"
+VERSION_ID = "#version"
 
 
 def new_rule_id() -> str:
@@ -67,21 +77,39 @@ def rule_of(item: dict[str, Any]) -> Rule:
     return rule_from_fields(load(item))
 
 
+@functools.lru_cache(maxsize=1 << 17)
+def _market(key: str) -> Market:
+    """One Market object per market, however many rules name it."""
+    return Market.from_key(key)
+
+
 def rule_from_fields(v: dict[str, Any]) -> Rule:
+    # The alerter holds every rule: the words many rules share are one object each (interned),
+    # not one per rule as each answer's JSON decodes them.
     return Rule(
         id=v["id"],
-        user=v["u"],
+        user=intern(v["u"]),
         name=v["name"],
-        market=Market.from_key(v["m"]),
-        metric=v["metric"],
+        market=_market(v["m"]),
+        metric=cast(Metric, intern(v["metric"])),
         condition=condition_from_dict(v["cond"]),
-        terms=Terms(v["repeat"], int(v["cooldown"]), math.ceil(v["created"]), v.get("expires")),
-        channels=tuple(v.get("ch", [])),
+        terms=Terms(
+            cast(Repeat, intern(v["repeat"])),
+            int(v["cooldown"]),
+            math.ceil(v["created"]),
+            v.get("expires"),
+        ),
+        channels=tuple(map(intern, v.get("ch", []))),
         created=float(v["created"]),
         paused=bool(v.get("paused", False)),
         changed=int(v["c"]),
         deleted=bool(v.get("del", False)),
-        progress=Progress(v.get("state", "armed"), int(v.get("fired", 0)), v.get("lf"), v.get("j")),
+        progress=Progress(
+            cast(State, intern(v.get("state", "armed"))),
+            int(v.get("fired", 0)),
+            v.get("lf"),
+            v.get("j"),
+        ),
     )
 
 
@@ -126,7 +154,33 @@ class RulesStore:
                 Item=rule_item(rule),
                 ConditionExpression="attribute_not_exists(id)",
             )
+        await self.bump([rule.user])
         return rule
+
+    async def version(self, user: str) -> int:
+        """The user's rules version: it has changed whenever any of their rules has (0: no
+        write yet)."""
+        async with translate("GetItem rules version", self.store.outage):
+            response = await self.client.get_item(
+                TableName=self.table,
+                Key=dump({"u": user, "id": VERSION_ID}),
+                ConsistentRead=True,
+            )
+        return int(response.get("Item", {}).get("v", {}).get("N", 0))
+
+    async def bump(self, users: Iterable[str]) -> None:
+        """Count each user's rules version up, after a write to their rules has landed."""
+
+        async def one(user: str) -> None:
+            async with translate("UpdateItem rules version", self.store.outage):
+                await self.client.update_item(
+                    TableName=self.table,
+                    Key=dump({"u": user, "id": VERSION_ID}),
+                    UpdateExpression="ADD v :one",
+                    ExpressionAttributeValues={":one": value(1)},
+                )
+
+        await asyncio.gather(*map(one, set(users)))
 
     async def get(self, user: str, rule_id: str) -> Rule:
         """The user's rule, or NotFound (another user's id answers the same as none)."""
@@ -135,7 +189,7 @@ class RulesStore:
                 TableName=self.table, Key=dump({"u": user, "id": rule_id}), ConsistentRead=True
             )
         item = response.get("Item")
-        if item is None:
+        if item is None or rule_id == VERSION_ID:
             raise NotFound(f"no rule {rule_id}")
         rule = rule_of(item)
         if rule.deleted:
@@ -149,7 +203,8 @@ class RulesStore:
             "ExpressionAttributeValues": {":u": value(user)},
             "ConsistentRead": True,
         }
-        rules = [rule_of(i) for i in await self.store.query_all("Query rules", request)]
+        items = await self.store.query_all("Query rules", request)
+        rules = [rule_of(i) for i in items if i["id"]["S"] != VERSION_ID]
         return sorted((r for r in rules if not r.deleted), key=lambda r: r.created)
 
     async def replace(self, rule: Rule, reset: bool) -> Rule:
@@ -169,10 +224,13 @@ class RulesStore:
                 )
         except AlreadyDone:
             raise NotFound(f"no rule {rule.id}") from None
+        await self.bump([rule.user])
         return changed
 
     async def delete(self, user: str, rule_id: str) -> None:
         """Leave a tombstone: the alerter learns of the deletion from the change index."""
+        if rule_id == VERSION_ID:
+            raise NotFound(f"no rule {rule_id}")
         now = time.time()
         try:
             async with translate("delete rule", self.store.outage):
@@ -190,20 +248,25 @@ class RulesStore:
                 )
         except AlreadyDone:
             raise NotFound(f"no rule {rule_id}") from None
+        await self.bump([user])
 
-    async def changes(self, since_ms: int | None = None) -> list[Rule]:
-        """Every rule changed after `since_ms` (None: every rule), tombstones included."""
+    async def changes(self, since_ms: int | None = None) -> AsyncIterator[Rule]:
+        """Every rule changed after `since_ms` (None: every rule), tombstones included, read a
+        page at a time."""
         request: dict[str, Any] = {
             "TableName": self.table,
             "IndexName": RULE_CHANGES,
             "KeyConditionExpression": "g = :g AND c > :c",
             "ExpressionAttributeValues": {":g": value(GROUP), ":c": value(since_ms or -1)},
         }
-        return [rule_of(i) for i in await self.store.query_all("Query rule changes", request)]
+        async for page in self.store.pages("Query rule changes", request):
+            for item in page:
+                yield rule_of(item)
 
     async def save_progress(self, rule: Rule, progress: Progress) -> None:
         try:
             async with translate("UpdateItem rule progress", self.store.outage):
                 await self.client.update_item(**progress_update(self.table, rule, progress))
         except AlreadyDone:
-            pass  # the rule was removed meanwhile
+            return  # the rule was removed meanwhile
+        await self.bump([rule.user])

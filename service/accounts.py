@@ -18,6 +18,7 @@ from common.targets import Network, networks
 from common.users_store import UsersStore
 from service.auth import Keys
 from service.errors import NotReady
+from service.rules_cache import RulesCache
 
 
 @dataclass
@@ -26,6 +27,7 @@ class Accounts:
     users: UsersStore
     keys: Keys
     rules: RulesStore
+    listed: RulesCache  # the rules as listed: `rules` for one rule and for every write
     deliveries: DeliveriesStore
     sealed: ChannelsStore | None  # None: no TRACKER_SECRET_KEY, so no channel can be kept
     allowed: tuple[Network, ...]
@@ -34,12 +36,14 @@ class Accounts:
     @classmethod
     def of(cls, settings: Settings, store: Store) -> Accounts:
         users = UsersStore(store)
+        rules = RulesStore(store)
         sealer = Sealer(settings.sealing_key()) if settings.secret_key else None
         return cls(
             settings,
             users,
             Keys(users, settings.rate_limit),
-            RulesStore(store),
+            rules,
+            RulesCache(rules),
             DeliveriesStore(store),
             ChannelsStore(store, sealer) if sealer else None,
             networks(settings.allow_targets),

@@ -15,6 +15,7 @@ from common.attrs import value
 from common.aws import dynamodb
 from common.db import Store, translate
 from common.errors import AlreadyDone, NotFound, StoreError
+from common.rules_store import VERSION_ID
 from common.schema import CHANNELS, DELIVERIES, DELIVERIES_BY_USER, RULES, USER_ALERTS
 from common.settings import Settings, load_or_exit
 from common.ticks import iso
@@ -62,7 +63,7 @@ async def _purge(
             response = await store.client.query(**request)
             for item in response["Items"]:
                 await store.client.delete_item(TableName=table, Key={n: item[n] for n in names})
-                removed += 1
+                removed += item.get("id") != {"S": VERSION_ID}  # not a rule: their version
             if "LastEvaluatedKey" not in response:
                 return removed
             request["ExclusiveStartKey"] = response["LastEvaluatedKey"]

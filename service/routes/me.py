@@ -42,7 +42,7 @@ def within(count: int, limit: int, what: str, setting: str) -> None:
 async def me(caller: CallerDep, accounts: AccountsDep) -> Me:
     """The key's user, how many rules and channels it has, and the limits that apply."""
     s = accounts.settings
-    rules = await accounts.rules.of_user(caller.user)
+    rules = await accounts.listed.of_user(caller.user)
     channels = await accounts.channels.of_user(caller.user) if accounts.sealed else []
     return Me(
         user=caller.user,

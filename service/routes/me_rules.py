@@ -106,7 +106,7 @@ async def create_rule(
     caller: CallerDep, accounts: AccountsDep, state: StateDep, body: Annotated[RuleIn, Body()]
 ) -> RuleOut:
     """Add a rule on any stored market (a pair across markets is exchange `all`)."""
-    count = len(await accounts.rules.of_user(caller.user))
+    count = len(await accounts.listed.of_user(caller.user))
     within(count, accounts.settings.max_rules, "rules", "TRACKER_MAX_RULES")
     condition = _condition(accounts, body.condition)
     market = await _market(state, body.exchange, body.symbol)
@@ -129,7 +129,7 @@ async def create_rule(
 @router.get("/me/rules", response_model=RuleList, operation_id="listRules", responses=UNAUTHORIZED)
 async def list_rules(caller: CallerDep, accounts: AccountsDep) -> Response:
     # Built and checked once here, then sent as it is (`response_model` would check it again).
-    rules = RuleList(rules=[out(r) for r in await accounts.rules.of_user(caller.user)])
+    rules = RuleList(rules=[out(r) for r in await accounts.listed.of_user(caller.user)])
     return Response(rules.model_dump_json(), media_type="application/json")
 
 

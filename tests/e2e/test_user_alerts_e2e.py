@@ -197,8 +197,34 @@ async def test_each_alert_reaches_the_users_webhook_through_kills_and_outages(
             log = processes.log(name)
             for secret in (CANARY, channel["secret"], key):
                 assert secret not in log, f"{secret[:8]}… in the {name} log"
+
+        # 6. The user removed: everything of theirs goes, and their key is refused within the
+        # key cache's 5 s.
+        removed = await asyncio.to_thread(
+            subprocess.run,
+            [*TRACKER, "users", "remove", "alice"],
+            env=_env(env),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert removed.returncode == 0, removed.stderr
+        counts = "1 key(s), 1 channel(s), 1 rule(s), 5 alert(s), 5 delivery(ies)"
+        assert counts in removed.stdout, removed.stdout
+        await wait_for(lambda: _refused(http, auth), 10, "the removed user's key refused")
+        for table in ("channels", "rules", "user-alerts"):
+            left = await client.query(
+                TableName=settings.table(table),
+                KeyConditionExpression="u = :u",
+                ExpressionAttributeValues={":u": {"S": "alice"}},
+            )
+            assert left["Items"] == [], (table, left["Items"])
         for name in ("notifier-2", "alerter", "service"):  # in a thread: the proxy runs here
             assert await asyncio.to_thread(processes.stop, name) == 0, processes.log(name)
+
+
+async def _refused(http: httpx.AsyncClient, auth: dict[str, str]) -> bool:
+    return (await http.get("/me", headers=auth)).status_code == 401
 
 
 async def _attempts(found: Any, n: int) -> bool:

@@ -5,7 +5,9 @@ network the operator allows here) stands for a user's webhook."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -13,13 +15,18 @@ from fastapi.routing import APIRoute
 
 from common.apikeys import new_key
 from common.aws import dynamodb
+from common.conditions import Progress
 from common.db import Store
+from common.deliveries_store import DeliveriesStore, Fire, UserAlert
+from common.errors import NotFound
 from common.models import Market, Point
+from common.rules_store import VERSION_ID, RulesStore, new_rule_id, rule_item
 from common.schema import TABLES
 from common.sealed import new_secret_key
 from common.settings import Settings
 from common.users_store import UsersStore
 from service.auth import KEY_CACHE, caller
+from service.rules_cache import RulesCache
 from tests.helpers.receiver import receiving
 from tests.helpers.running import app_client
 from tests.helpers.tables import make_settings, tables
@@ -387,3 +394,63 @@ async def test_rules_round_trip_and_patch(two: tuple[Any, dict[str, str]]) -> No
     assert (await http.get(f"/me/rules/{made['id']}", headers=alice)).status_code == 404
     me = (await http.get("/me", headers=alice)).json()
     assert me["user"] == "alice" and me["rules"] == 0 and me["limits"]["max_channels"] == 3
+
+
+async def test_listed_rules_are_read_again_after_any_write_to_them(
+    me_settings: Settings, two: tuple[Any, dict[str, str]]
+) -> None:
+    """`GET /me/rules` answers from the rules it read before while the user's rules version
+    stands, and reads them again after any write to them, whoever makes it: this app, another
+    replica, the alerter recording a fire, the alerter rearming. A rule put straight into the
+    table (no version bump, as no writer of ours does) shows which answer was which."""
+    http, keys = two
+    alice = bearer(keys["alice"])
+
+    async def listed() -> dict[str, dict[str, Any]]:
+        answer = await http.get("/me/rules", headers=alice)
+        assert answer.status_code == 200, answer.text
+        return {r["name"]: r for r in answer.json()["rules"]}
+
+    first = (await http.post("/me/rules", headers=alice, json=RULE | {"name": "one"})).json()
+    async with tables(me_settings, create=False) as store:
+        rules = RulesStore(store)
+        one = await rules.get("alice", first["id"])
+
+        async def unbumped(name: str) -> None:
+            rule = replace(one, id=new_rule_id(), name=name, created=time.time())
+            await store.client.put_item(TableName=rules.table, Item=rule_item(rule))
+
+        aged = RulesCache(rules, max_age=0)  # holds nothing: every call reads
+        assert list(await listed()) == ["one"] and await aged.of_user("alice") == (one,)
+        await unbumped("two")
+        assert list(await listed()) == ["one"], "read again though nothing said it changed"
+        assert [r.name for r in await aged.of_user("alice")] == ["one", "two"]
+        made = await http.post("/me/rules", headers=bearer(keys["bob"]), json=RULE)
+        assert made.status_code == 201
+        assert list(await listed()) == ["one"], "another user's write is not Alice's"
+
+        # Another replica's write (PATCH there).
+        one = await RulesStore(store).replace(replace(one, paused=True), reset=False)
+        now = await listed()
+        assert list(now) == ["one", "two"] and now["one"]["paused"]
+
+        # The alerter records a fire of "one".
+        await unbumped("three")
+        t = 1_800_000_000
+        alert = UserAlert(one.id, "alice", "bitfinex", "btcusd", "price", t, 200.0, 150.0, {})
+        fire = Fire(alert, one, Progress("fired", 1, t, t), [], {})
+        assert await DeliveriesStore(store).record_all([fire]) == [True]
+        now = await listed()
+        assert list(now) == ["one", "two", "three"]
+        assert now["one"]["fired"] == 1 and now["one"]["last_fired"] is not None
+
+        # The alerter rearms it.
+        await unbumped("four")
+        await rules.save_progress(one, Progress("armed", 1, t, t + 60))
+        now = await listed()
+        assert list(now) == ["one", "two", "three", "four"] and now["one"]["state"] == "paused"
+        assert (await http.get("/me", headers=alice)).json()["rules"] == 4
+        # The version item is no rule, by any route.
+        assert (await http.get("/me/rules/%23version", headers=alice)).status_code in (404, 422)
+        with pytest.raises(NotFound):
+            await rules.get("alice", VERSION_ID)

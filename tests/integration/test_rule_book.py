@@ -6,13 +6,14 @@ checkpoint cannot be read."""
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from alerter.user_rules import RuleJudge
+from alerter.user_rules import CHECKPOINT_FORMAT, RuleJudge
 from common.conditions import CrossesAbove, Terms
 from common.db import Store
 from common.models import Market
@@ -57,6 +58,10 @@ async def test_the_book_follows_changes_and_restores_from_its_checkpoint(
     judge.save(judge.snapshot())
     stop.set()
     await follower
+    # A header, then a line per rule: read back one at a time, never as one document.
+    header, *lines = saved.read_text().splitlines()
+    assert json.loads(header)["format"] == CHECKPOINT_FORMAT
+    assert sorted(json.loads(line)["id"] for line in lines) == sorted([second.id, third.id])
 
     # While the alerter is away: one more rule, one deleted, one paused.
     fourth = await rules.put(rule(level=400.0))
@@ -70,8 +75,11 @@ async def test_the_book_follows_changes_and_restores_from_its_checkpoint(
     assert restored.book.rules[second.id].paused
     assert sorted(restored.book.index[(second.market, "price")].above.levels) == [200.0, 400.0]
 
-    saved.write_text("{not json")
-    fallback = RuleJudge(store, None, saved)
-    await fallback.load()
-    assert "not used" in caplog.text
-    assert set(fallback.book.rules) == {second.id, fourth.id}
+    # Unreadable, or in the older one-document format: every rule is read from the table.
+    for unusable in ("{not json", json.dumps({"at": time.time(), "version": 0, "rules": []})):
+        saved.write_text(unusable)
+        caplog.clear()
+        fallback = RuleJudge(store, None, saved)
+        await fallback.load()
+        assert "not used" in caplog.text
+        assert set(fallback.book.rules) == {second.id, fourth.id}
