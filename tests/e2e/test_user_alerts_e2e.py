@@ -63,15 +63,7 @@ async def test_each_alert_reaches_the_users_webhook_through_kills_and_outages(
             "TRACKER_DELIVERY_MAX_AGE": "600",
             "TRACKER_RATE_LIMIT": "100000",  # the test polls fast; the limit has its own test
         }
-        added = await asyncio.to_thread(
-            subprocess.run,
-            [*TRACKER, "users", "add", "alice"],
-            env=_env(env),
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        assert added.returncode == 0, added.stderr
+        added = await _tracker(env, "users", "add", "alice")
         (key,) = re.findall(r"^trk_\S+$", added.stdout, re.MULTILINE)
         auth = {"Authorization": f"Bearer {key}"}
         t0 = int(time.time())
@@ -200,15 +192,7 @@ async def test_each_alert_reaches_the_users_webhook_through_kills_and_outages(
 
         # 6. The user removed: everything of theirs goes, and their key is refused within the
         # key cache's 5 s.
-        removed = await asyncio.to_thread(
-            subprocess.run,
-            [*TRACKER, "users", "remove", "alice"],
-            env=_env(env),
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        assert removed.returncode == 0, removed.stderr
+        removed = await _tracker(env, "users", "remove", "alice")
         counts = "1 key(s), 1 channel(s), 1 rule(s), 5 alert(s), 5 delivery(ies)"
         assert counts in removed.stdout, removed.stdout
         await wait_for(lambda: _refused(http, auth), 10, "the removed user's key refused")
@@ -231,7 +215,17 @@ async def _attempts(found: Any, n: int) -> bool:
     return int((await found).get("attempts", 0)) >= n
 
 
-def _env(extra: dict[str, str]) -> dict[str, str]:
+async def _tracker(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """`tracker *args` run to its end (in a thread: the proxy serves it from this loop)."""
     import os
 
-    return os.environ | extra
+    done = await asyncio.to_thread(
+        subprocess.run,
+        [*TRACKER, *args],
+        env=os.environ | env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    return done
