@@ -32,7 +32,7 @@ from pydantic import SecretStr
 from alerter.processor import Processor
 from alerter.records import Change
 from alerter.user_rules import RuleJudge
-from bench.report import Row, ms, pct, verdict
+from bench.report import Row, median, ms, pct, verdict
 from common import aws
 from common.channels import Channel, new_signing_secret
 from common.channels_store import ChannelsStore, new_channel_id
@@ -415,7 +415,7 @@ async def list_rules(settings: Settings, n: int = 100, calls: int = 200) -> list
         ),
         Row(
             f"rules: GET /me/rules ({n} rules) after each change, p99 (median), read again",
-            f"{ms(pct(changed, 0.99))} ({ms(pct(changed, 0.5))})",
+            f"{ms(pct(changed, 0.99))} ({ms(median(changed))})",
         ),
     ]
 

@@ -3,7 +3,8 @@
 Every write the API makes sets `c`, the change time in milliseconds, so the alerter learns of
 each change with one small Query of the index a second; a deleted rule stays as a tombstone
 (`del`, expiring by TTL) so that its deletion is a change like any other. The alerter writes
-only the rule's progress, never `c`.
+only the rule's progress, which sets `c` too (`progress_update`): a restarted alerter reads
+the progress made since its checkpoint from the same index.
 
 Each user also has one version item (`id` "#version", never a rule's id: those are `rl_…`),
 counted up after every write to their rules, the alerter's progress included, so that a reader
