@@ -193,7 +193,7 @@ async def test_each_role_grants_exactly_the_calls_its_component_makes(
             "TRACKER_ALLOW_TARGETS": "127.0.0.2/32",
         }
         processes.start(
-            "demo", [*TRACKER, "demo-exchange", "--port", str(demo_port), "--pairs", "10"], env
+            "demo", [*TRACKER, "demo-exchange", "--port", str(demo_port), "--pairs", "3"], env
         )
         dynamodb_local.wait_for_port(demo_port)
         via = {
@@ -223,24 +223,12 @@ async def test_each_role_grants_exactly_the_calls_its_component_makes(
         await wait_for(lambda: len(ticks_done(processes.log("fetcher"))) >= 3, 30, "three ticks")
         # Blocking calls go to a thread: the proxies serve the processes from this loop.
         assert await asyncio.to_thread(processes.stop, "fetcher") == 0
-        await asyncio.sleep(next_tick(time.time(), 60) + 1.5 - time.time())  # the gap's shape
-        processes.start("fetcher", task_command("fetcher"), env | via["fetcher"])
-        # Ten markets of candles, paced at 30 requests a minute: some 20 s.
-        await wait_for(
-            lambda: "restart gap refilled" in processes.log("fetcher"), 90, "the backfill"
-        )
-
-        # Ten seconds of steady prices (the alert window), then a spike: an alert, stored and
-        # posted.
-        def ticks_since_refill() -> int:
-            log = processes.log("fetcher")
-            return len(ticks_done(log[log.index("restart gap refilled") :]))
-
-        await wait_for(lambda: ticks_since_refill() >= 11, 60, "ten seconds of steady prices")
+        refill_from = next_tick(time.time(), 60) + 1.5  # the gap's shape
         rows = (await asyncio.to_thread(control, demo, "/control/served"))["tickers"]
         price = next(float(r[7]) for r in rows if isinstance(r, list) and r[0] == "tBTCUSD")
 
-        # A user's channels and rules, every /me route: the rule fires with the spike.
+        # While the gap lasts, a user's channels and rules, every /me route: the rule fires
+        # with the spike.
         async def me(method: str, path: str, body: Any = None) -> Any:
             answer = await http.request(method, path, headers=auth, json=body)
             assert answer.status_code < 300, (method, path, answer.text)
@@ -286,6 +274,20 @@ async def test_each_role_grants_exactly_the_calls_its_component_makes(
         ):
             await me("GET", path)
         await wait_for(lambda: "1 user rule" in processes.log("alerter"), 20, "the rule followed")
+        await asyncio.sleep(max(0.0, refill_from - time.time()))
+        processes.start("fetcher", task_command("fetcher"), env | via["fetcher"])
+        # Three markets of candles, paced at 30 requests a minute: some 6 s.
+        await wait_for(
+            lambda: "restart gap refilled" in processes.log("fetcher"), 90, "the backfill"
+        )
+
+        # Ten seconds of steady prices (the alert window), then a spike: an alert, stored and
+        # posted.
+        def ticks_since_refill() -> int:
+            log = processes.log("fetcher")
+            return len(ticks_done(log[log.index("restart gap refilled") :]))
+
+        await wait_for(lambda: ticks_since_refill() >= 11, 60, "ten seconds of steady prices")
         spike = {"symbol": "btcusd", "price": 4 * price}
         await asyncio.to_thread(control, demo, "/control/price", spike)
         await wait_for(lambda: bool(posts), 30, "the alert's notification")
@@ -320,10 +322,10 @@ async def test_each_role_grants_exactly_the_calls_its_component_makes(
 
         # The template's health checks, run as ECS runs them, each in its component's
         # environment, answer healthy; the load balancer's health check path is a route.
-        for component in TASKS:
+        async def healthcheck(component: str) -> subprocess.CompletedProcess[str]:
             check = container(component)["HealthCheck"]["Command"]
             assert check[:3] == ["CMD", "tracker", "healthcheck"], check
-            run = await asyncio.to_thread(
+            return await asyncio.to_thread(
                 subprocess.run,
                 [*TRACKER, *check[2:]],
                 env=os.environ | env | via[component],
@@ -331,9 +333,19 @@ async def test_each_role_grants_exactly_the_calls_its_component_makes(
                 text=True,
                 timeout=60,
             )
+
+        runs = await asyncio.gather(*map(healthcheck, TASKS))
+        for component, run in zip(TASKS, runs, strict=True):
             assert run.returncode == 0, (component, run.stdout, run.stderr)
         (targets,) = resources("AWS::ElasticLoadBalancingV2::TargetGroup").values()
         assert await statuses(api, [targets["Properties"]["HealthCheckPath"]]) == {"/readyz": 200}
+
+        # A clean stop, through the proxies: what each writes on its way out is a call too.
+        names = list(ROLES)
+        stops = [asyncio.to_thread(processes.stop, name) for name in names]
+        assert dict(zip(names, await asyncio.gather(*stops), strict=True)) == dict.fromkeys(
+            names, 0
+        )
 
     calls = {
         "fetcher": sent(fetcher, prefix),
