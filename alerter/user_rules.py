@@ -322,6 +322,9 @@ class RuleJudge:
         self.loading = asyncio.Lock()
         self.asked = 0  # when the change index was last read (ms)
         self.saved_version, self.saved_at = -1, 0.0  # the checkpoint's
+        # The points stream the book is judged beside: its checkpoint is bound to it, as the
+        # state checkpoint is, so that one left by another table is never taken for this one's.
+        self.stream: str | None = None
 
     async def load(self) -> None:
         """The rule book: from its checkpoint and the changes since, else every rule from
@@ -355,6 +358,15 @@ class RuleJudge:
                 header = json.loads(next(lines))
                 if header.get("format") != CHECKPOINT_FORMAT:
                     raise ValueError(f"format {header.get('format')}, not {CHECKPOINT_FORMAT}")
+                if header.get("stream") != self.stream:
+                    log.warning(
+                        "rule book checkpoint %s not used (written for stream %r, now %r): "
+                        "reading every rule",
+                        self.saved,
+                        header.get("stream"),
+                        self.stream,
+                    )
+                    return None
                 if time.time() - header["at"] > CHECKPOINT_MAX_AGE:
                     log.info("rule book checkpoint older than the tombstones kept: not used")
                     return None
@@ -395,7 +407,12 @@ class RuleJudge:
         self.saved.parent.mkdir(parents=True, exist_ok=True)
         partial = self.saved.with_suffix(".partial")
         with partial.open("w") as out:
-            header = {"format": CHECKPOINT_FORMAT, "at": copy.at, "version": copy.version}
+            header = {
+                "format": CHECKPOINT_FORMAT,
+                "at": copy.at,
+                "version": copy.version,
+                "stream": self.stream,
+            }
             out.write(json.dumps(header) + "\n")
             for rule in copy.rules.values():
                 fields = rule_fields(rule) | {"progress": list(copy.progress[rule.id])}

@@ -71,7 +71,7 @@ class Alerter:
             if gone:
                 log.info("dropping the boards of %s (gone)", ", ".join(h.owner for h in gone))
                 await self.store.drop_boards(gone)
-        self.reader.stream = await self.store.stream_arn()
+        self.reader.stream = self.rules.stream = await self.store.stream_arn()
         if not self.rules.loaded:
             await self.rules.load()
         await self.resume(self.reader.stream)

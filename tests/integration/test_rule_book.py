@@ -22,6 +22,7 @@ from common.rules_store import RulesStore, new_rule_id
 from tests.helpers.waiting import wait_for
 
 pytestmark = pytest.mark.timeout(120)
+STREAM = "arn:aws:dynamodb:ddblocal:000000000000:table/alerter-test-points/stream/2026-12-02"
 
 
 def rule(user: str = "alice", level: float = 100.0) -> Rule:
@@ -46,6 +47,7 @@ async def test_the_book_follows_changes_and_restores_from_its_checkpoint(
     first, second = await rules.put(rule()), await rules.put(rule(level=200.0))
     saved = tmp_path / "alerter.rules"
     judge = RuleJudge(store, None, saved)
+    judge.stream = STREAM
     await judge.load()
     assert set(judge.book.rules) == {first.id, second.id}
 
@@ -68,6 +70,7 @@ async def test_the_book_follows_changes_and_restores_from_its_checkpoint(
     await rules.delete("alice", third.id)
     await rules.replace(replace(second, paused=True), reset=False)
     restored = RuleJudge(store, None, saved)
+    restored.stream = STREAM
     caplog.set_level("INFO", logger="alerter.user_rules")
     await restored.load()
     assert "from its checkpoint and the changes since" in caplog.text
@@ -75,11 +78,29 @@ async def test_the_book_follows_changes_and_restores_from_its_checkpoint(
     assert restored.book.rules[second.id].paused
     assert sorted(restored.book.index[(second.market, "price")].above.levels) == [200.0, 400.0]
 
+    # The checkpoint is trusted for the rules it holds: one this table never had (as a file
+    # left by an alerter of another table would hold) is judged, when the file names this
+    # table's stream; when it names another, every rule is read from this table instead.
+    header, *lines = saved.read_text().splitlines()
+    ghost = json.loads(lines[0]) | {"id": new_rule_id()}
+    saved.write_text("\n".join([header, *lines, json.dumps(ghost)]) + "\n")
+    same = RuleJudge(store, None, saved)
+    same.stream = STREAM
+    await same.load()
+    assert ghost["id"] in same.book.rules
+    elsewhere = RuleJudge(store, None, saved)
+    elsewhere.stream = STREAM.replace("alerter-test", "another")
+    caplog.clear()
+    await elsewhere.load()
+    assert f"not used (written for stream {STREAM!r}" in caplog.text
+    assert set(elsewhere.book.rules) == {second.id, fourth.id}
+
     # Unreadable, or in the older one-document format: every rule is read from the table.
     for unusable in ("{not json", json.dumps({"at": time.time(), "version": 0, "rules": []})):
         saved.write_text(unusable)
         caplog.clear()
         fallback = RuleJudge(store, None, saved)
+        fallback.stream = STREAM
         await fallback.load()
         assert "not used" in caplog.text
         assert set(fallback.book.rules) == {second.id, fourth.id}
