@@ -119,7 +119,7 @@ def test_tracker_up_demo_shows_data_rank_and_an_alert(tmp_path: Path) -> None:
         # faster than 3 s: a tick is 785 points (420 markets, 365 pairs and assets), and
         # DynamoDB Local on disk takes about 400 a second.
         "TRACKER_FETCH_INTERVAL": "3",
-        "TRACKER_ALERT_WINDOW": "30",
+        "TRACKER_ALERT_WINDOW": "15",
     }
     for name in ("AWS_ENDPOINT_URL", "TRACKER_TABLE_PREFIX"):
         env.pop(name, None)
@@ -141,7 +141,7 @@ def test_tracker_up_demo_shows_data_rank_and_an_alert(tmp_path: Path) -> None:
     try:
         seen("markets of both sources", lambda: {"bitfinex", "kraken"} <= exchanges(base))
         seen("a rank", lambda: answer(f"{base}/rank?limit=1")[1].get("total", 0) > 100)
-        seen("30 s of history", lambda: len(history(base)) >= 11)
+        seen("15 s of history", lambda: len(history(base)) >= 6)
         spiked = control(f"http://127.0.0.1:{demo}", "/control/price", SPIKE)
         seen("the alert", lambda: answer(f"{base}/alerts")[1]["alerts"] != [], within=45)
         alert = answer(f"{base}/alerts")[1]["alerts"][0]

@@ -1,5 +1,5 @@
 """The fault suite with real processes (demo exchange, fetcher, alerter) on DynamoDB Local:
-every exchange fault, DynamoDB stopped for 20 s, the fetcher SIGKILLed mid-tick, ticks that
+every exchange fault, DynamoDB stopped for 10 s, the fetcher SIGKILLed mid-tick, ticks that
 start late (in time, and too late), the alerter SIGKILLed, then SIGTERM to each. Afterwards no
 tick is missing for a market every fault spares, no alert is duplicated, and every process
 exited 0."""
@@ -90,9 +90,9 @@ async def test_fault_matrix_loses_no_point_and_duplicates_no_alert(
         control(demo, "/control/price", {"symbol": "btcusd", "price": price})
         await wait_for(store.list_alerts, 60, "the spike's alert", lambda: processes.tails())
 
-        # DynamoDB away for 20 s: the fetcher buffers, the alerter waits.
+        # DynamoDB away for 10 s (five ticks): the fetcher buffers, the alerter waits.
         processes.kill("dynamodb")
-        await asyncio.sleep(20)  # the outage's own length
+        await asyncio.sleep(10)  # the outage's own length
         processes.start("dynamodb-2", ddb_args, {})
         dynamodb_local.wait_for_port(port, 60)
         # What the fetcher kept in memory is written, oldest first (on-disk DynamoDB Local is
