@@ -359,14 +359,9 @@ class RuleJudge:
                 if header.get("format") != CHECKPOINT_FORMAT:
                     raise ValueError(f"format {header.get('format')}, not {CHECKPOINT_FORMAT}")
                 if header.get("stream") != self.stream:
-                    log.warning(
-                        "rule book checkpoint %s not used (written for stream %r, now %r): "
-                        "reading every rule",
-                        self.saved,
-                        header.get("stream"),
-                        self.stream,
+                    raise ValueError(
+                        f"written for stream {header.get('stream')!r}, now {self.stream!r}"
                     )
-                    return None
                 if time.time() - header["at"] > CHECKPOINT_MAX_AGE:
                     log.info("rule book checkpoint older than the tombstones kept: not used")
                     return None
