@@ -55,7 +55,8 @@ class Alerter:
         self.publish_every = publish_every
         self.publish_cost = 0.0  # CPU seconds the last board took to build and encode
         self.parts = 0
-        self.published = 0.0
+        self.published = 0.0  # when the last board written was made
+        self.publishing = False  # a board is being written (`dirty` is cleared before)
         self.started = False  # a checkpoint is written only of a state that started up
         self.checkpointed = 0.0
 
@@ -157,6 +158,7 @@ class Alerter:
         )
         parts = encode(snapshot)
         self.publish_cost = time.thread_time() - began
+        self.publishing = True
         try:
             self.parts = await self.store.put_snapshot(snapshot, self.parts, parts)
             self.published = snapshot.written_at
@@ -165,6 +167,8 @@ class Alerter:
         except StoreError as exc:
             self.processor.dirty = True
             log.warning("board snapshot not written (%s); retrying", exc)
+        finally:
+            self.publishing = False
 
     async def heartbeat(self) -> None:
         created = self.processor.last_created

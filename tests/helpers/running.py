@@ -62,10 +62,16 @@ async def stack(settings: Settings) -> AsyncIterator[tuple[Store, Alerter, httpx
 
 
 async def published(alerter: Alerter, n: int) -> None:
-    """Wait until the alerter has handled `n` records and published its board of them."""
+    """Wait until the alerter has handled `n` records and published its board of them: none
+    handled since its last publish began (`dirty`), and that publish written (the alerter
+    clears `dirty` before it writes, so a board of older records may still be the one
+    stored while a publish is under way)."""
     await wait_for(
         lambda: (
-            alerter.processor.handled >= n and not alerter.processor.dirty and alerter.published > 0
+            alerter.processor.handled >= n
+            and not alerter.processor.dirty
+            and not alerter.publishing
+            and alerter.published > 0
         ),
         30,
         f"{n} records handled and published",
