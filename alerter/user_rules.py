@@ -27,6 +27,8 @@ from typing import Any, NamedTuple
 from alerter.rule_windows import Spans
 from common.conditions import (
     NO_WINDOW,
+    AverageMultiple,
+    Change,
     CrossesAbove,
     CrossesBelow,
     Progress,
@@ -34,6 +36,7 @@ from common.conditions import (
     advance,
     may_hold,
     needs_values,
+    shared_progress,
     threshold,
     window_of,
 )
@@ -69,7 +72,10 @@ class BookCopy(NamedTuple):
     progress: dict[str, Progress]
 
 
-@dataclass
+SMALL = 8  # rules on one side of an entry: most have one or two
+
+
+@dataclass(slots=True, eq=False)
 class Levels:
     """Rules sorted by level: crossings of one direction, or windowed rules of one kind,
     window and direction by threshold (`sample`: one of their conditions)."""
@@ -80,8 +86,13 @@ class Levels:
 
     def add(self, level: float, rule_id: str) -> None:
         i = bisect_right(self.levels, level)
-        self.levels.insert(i, level)
-        self.ids.insert(i, rule_id)
+        if len(self.ids) < SMALL:  # lists of their exact size: concatenation allocates so,
+            # where `insert` and `[*a, x, *b]` leave spare room
+            self.levels = self.levels[:i] + [level] + self.levels[i:]  # noqa: RUF005
+            self.ids = self.ids[:i] + [rule_id] + self.ids[i:]  # noqa: RUF005
+        else:
+            self.levels.insert(i, level)
+            self.ids.insert(i, rule_id)
 
     def remove(self, level: float, rule_id: str) -> None:
         i = bisect_left(self.levels, level)
@@ -93,30 +104,49 @@ class Levels:
         return self.ids[lo:hi]
 
 
-Group = tuple[type, int, str]  # a windowed condition's kind, window and direction
+def same_group(a: Change | AverageMultiple, b: Change | AverageMultiple) -> bool:
+    """Two windowed conditions judged together: one kind, window and direction."""
+    return (a.kind, a.window, a.direction) == (b.kind, b.window, b.direction)
 
 
-@dataclass
+NO_LEVELS = Levels()  # the side of an entry without crossings that way: never added to
+
+
+@dataclass(slots=True)
 class MarketRules:
     """One (market, metric)'s rules: crossings by level, windowed ones by kind, window and
-    direction and in each by threshold, and the windowed ones waiting to be rearmed."""
+    direction and in each by threshold, and the windowed ones waiting to be rearmed.
 
-    above: Levels = field(default_factory=Levels)
-    below: Levels = field(default_factory=Levels)
-    groups: dict[Group, Levels] = field(default_factory=dict)
-    rearming: dict[str, None] = field(default_factory=dict)  # insertion-ordered set of ids
-    widths: list[int] = field(default_factory=list)  # of the groups, sorted, each once
+    There is one per (market, metric) with rules, 20,000 and more, most with a handful of
+    rules: what an entry does not use it does not hold (`NO_LEVELS`, an empty tuple, None),
+    and its few groups are a tuple, each known by its `sample`."""
+
+    above: Levels = NO_LEVELS
+    below: Levels = NO_LEVELS
+    groups: tuple[Levels, ...] = ()
+    rearming: dict[str, None] | None = None  # insertion-ordered set of ids
+    widths: tuple[int, ...] = ()  # of the groups, sorted, each once
 
     def __len__(self) -> int:
-        return (
-            len(self.above.ids)
-            + len(self.below.ids)
-            + sum(len(g.ids) for g in self.groups.values())
-        )
+        return len(self.above.ids) + len(self.below.ids) + sum(len(g.ids) for g in self.groups)
 
-    def regroup(self) -> None:
-        self.groups = {key: g for key, g in self.groups.items() if g.ids}
-        self.widths = sorted({width for _, width, _ in self.groups})
+    def group(self, condition: Change | AverageMultiple) -> Levels | None:
+        return next((g for g in self.groups if same_group(g.sample, condition)), None)
+
+    def regroup(self, *new: Levels) -> None:
+        self.groups = tuple(g for g in (*self.groups, *new) if g.ids)
+        self.widths = tuple(sorted({g.sample.window for g in self.groups}))
+
+    def rearm(self, rule_id: str, waiting: bool) -> None:
+        """Note whether a windowed rule waits to be rearmed (fired) or not."""
+        if waiting:
+            if self.rearming is None:
+                self.rearming = {}
+            self.rearming[rule_id] = None
+        elif self.rearming is not None:
+            self.rearming.pop(rule_id, None)
+            if not self.rearming:
+                self.rearming = None
 
     def candidates(self, prev: float | None, v: float, windows: dict[int, Window]) -> list[str]:
         """The rules this value can change: crossings of a level in (prev, v] upward or
@@ -129,7 +159,7 @@ class MarketRules:
             found += self.above.within(bisect_right(up, prev), bisect_right(up, v))
             down = self.below.levels
             found += self.below.within(bisect_left(down, v), bisect_left(down, prev))
-        for group in self.groups.values():
+        for group in self.groups:
             lo, hi = may_hold(group.sample, windows[group.sample.window], v)
             if lo <= hi:
                 levels = group.levels
@@ -160,9 +190,11 @@ class RuleBook:
         elif isinstance(condition, CrossesBelow):
             entry.below.remove(condition.level, rule.id)
         else:
-            group = (type(condition), condition.window, condition.direction)
-            entry.groups[group].remove(threshold(condition), rule.id)
-            entry.rearming.pop(rule.id, None)
+            group = entry.group(condition)
+            if group is None:
+                raise KeyError(rule.id)  # not indexed: never so for a rule held
+            group.remove(threshold(condition), rule.id)
+            entry.rearm(rule.id, False)
             entry.regroup()
         if not entry:
             del self.index[key]
@@ -171,17 +203,21 @@ class RuleBook:
         entry = self.index.setdefault((rule.market, rule.metric), MarketRules())
         condition = rule.condition
         if isinstance(condition, CrossesAbove):
+            if entry.above is NO_LEVELS:
+                entry.above = Levels()
             entry.above.add(condition.level, rule.id)
         elif isinstance(condition, CrossesBelow):
+            if entry.below is NO_LEVELS:
+                entry.below = Levels()
             entry.below.add(condition.level, rule.id)
         else:
-            group = (type(condition), condition.window, condition.direction)
-            new = group not in entry.groups
-            entry.groups.setdefault(group, Levels(sample=condition)).add(
-                threshold(condition), rule.id
-            )
-            if new:
-                entry.regroup()
+            group = entry.group(condition)
+            if group is None:
+                group = Levels(sample=condition)
+                group.add(threshold(condition), rule.id)
+                entry.regroup(group)
+            else:
+                group.add(threshold(condition), rule.id)
 
     def apply(self, rule: Rule) -> bool:
         """Take a rule as the table has it now; False when it is not newer than held."""
@@ -209,11 +245,7 @@ class RuleBook:
             return
         self.progress[rule_id] = progress
         if window_of(rule.condition) is not None:
-            rearming = self.index[(rule.market, rule.metric)].rearming
-            if progress.state == "fired":
-                rearming[rule_id] = None
-            else:
-                rearming.pop(rule_id, None)
+            self.index[(rule.market, rule.metric)].rearm(rule_id, progress.state == "fired")
 
     def of(
         self,
@@ -369,7 +401,7 @@ class RuleJudge:
                     fields = json.loads(line)
                     rule = rule_from_fields(fields)
                     self.book.apply(rule)
-                    self.book.advance(rule.id, Progress(*fields["progress"]))
+                    self.book.advance(rule.id, shared_progress(Progress(*fields["progress"])))
         except (OSError, ValueError, KeyError, TypeError, AttributeError, StopIteration) as exc:
             log.warning(
                 "rule book checkpoint %s not used (%s): reading every rule", self.saved, exc

@@ -15,9 +15,9 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Literal, NamedTuple
+from typing import Final, Literal, NamedTuple
 
-from common.stats import ExactSums
+from common.stats import ExactTotal
 
 Direction = Literal["up", "down", "any"]
 Side = Literal["above", "below"]
@@ -79,7 +79,7 @@ class Window(NamedTuple):
         return cls(len(values), math.fsum(values), values[0] if values else None, values)
 
     @classmethod
-    def summed(cls, sums: ExactSums, base: float | None) -> Window:
+    def summed(cls, sums: ExactTotal, base: float | None) -> Window:
         """From exact running sums (`total` rounded once, as `math.fsum` rounds)."""
         return cls(sums.n, sums.s1 / (1 << sums.shift) if sums.n else 0.0, base)
 
@@ -200,6 +200,16 @@ class Progress(NamedTuple):
     fired: int = 0
     last_fired: int | None = None
     judged: int | None = None  # the newest point judged: each point once
+
+
+# A rule's progress until it fires or judges a point: one object for every such rule (the
+# alerter holds 100,000 rules, most of which never fire and are seldom judged).
+ARMED: Final = Progress()
+
+
+def shared_progress(progress: Progress) -> Progress:
+    """`ARMED` itself for a progress equal to it."""
+    return ARMED if progress == ARMED else progress
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,12 +3,14 @@ progress, as the API shows it and the alerter judges it. Pure."""
 
 from __future__ import annotations
 
+import functools
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from sys import intern
-from typing import Any, Final, cast
+from typing import Any, Final, TypeVar, cast
 
 from common.conditions import (
+    ARMED,
     AverageMultiple,
     Change,
     Condition,
@@ -29,6 +31,14 @@ CONDITION_FIELDS: Final[dict[str, tuple[tuple[str, ...], tuple[str, ...]]]] = {
     "average_multiple": (("multiple", "window"), ("min_points", "direction")),
 }
 NO_EXPIRY = None
+N = TypeVar("N", int, float)
+
+
+@functools.lru_cache(maxsize=4096, typed=True)
+def shared_number(number: N) -> N:
+    """One object for a number many rules give (a window, a percent, a cooldown): the alerter
+    holds every rule, and each number read from a table is an object of its own."""
+    return number
 
 
 class RuleError(ValueError):
@@ -78,8 +88,8 @@ def condition_of(given: Any, max_window: int) -> Condition:
         if direction not in ("up", "down", "any"):
             raise RuleError("condition.direction", "one of up, down, any")
         return Change(
-            _number("condition.percent", given["percent"]),
-            window,
+            shared_number(_number("condition.percent", given["percent"])),
+            shared_number(window),
             cast(Direction, intern(direction)),
         )
     side = given.get("direction", "above")
@@ -89,9 +99,9 @@ def condition_of(given: Any, max_window: int) -> Condition:
     if isinstance(min_points, bool) or not isinstance(min_points, int) or min_points < 1:
         raise RuleError("condition.min_points", "must be a whole number ≥ 1")
     return AverageMultiple(
-        _number("condition.multiple", given["multiple"]),
-        window,
-        min_points,
+        shared_number(_number("condition.multiple", given["multiple"])),
+        shared_number(window),
+        shared_number(min_points),
         cast(Side, intern(side)),
     )
 
@@ -136,7 +146,7 @@ class Rule:
     paused: bool = False
     changed: int = 0  # milliseconds: the version the alerter follows
     deleted: bool = False
-    progress: Progress = field(default_factory=Progress)
+    progress: Progress = ARMED
 
     def state(self, now: float) -> str:
         if self.paused:

@@ -25,11 +25,11 @@ from sys import intern
 from typing import Any, cast
 
 from common.attrs import dump, load, value
-from common.conditions import Progress, Repeat, State, Terms
+from common.conditions import ARMED, Progress, Repeat, State, Terms, shared_progress
 from common.db import Store, translate
 from common.errors import AlreadyDone, NotFound
 from common.models import Market, Metric
-from common.rules import Rule, condition_dict, condition_from_dict
+from common.rules import Rule, condition_dict, condition_from_dict, shared_number
 from common.schema import RULE_CHANGES, RULES
 
 TOMBSTONE_TTL = 7 * 86400
@@ -85,18 +85,18 @@ def _market(key: str) -> Market:
 
 
 def rule_from_fields(v: dict[str, Any]) -> Rule:
-    # The alerter holds every rule: the words many rules share are one object each (interned),
-    # not one per rule as each answer's JSON decodes them.
+    # The alerter holds every rule: the words and numbers many rules share are one object each
+    # (interned), not one per rule as each answer's JSON decodes them.
     return Rule(
         id=v["id"],
         user=intern(v["u"]),
-        name=v["name"],
+        name=intern(v["name"]),
         market=_market(v["m"]),
         metric=cast(Metric, intern(v["metric"])),
         condition=condition_from_dict(v["cond"]),
         terms=Terms(
             cast(Repeat, intern(v["repeat"])),
-            int(v["cooldown"]),
+            shared_number(int(v["cooldown"])),
             math.ceil(v["created"]),
             v.get("expires"),
         ),
@@ -105,11 +105,13 @@ def rule_from_fields(v: dict[str, Any]) -> Rule:
         paused=bool(v.get("paused", False)),
         changed=int(v["c"]),
         deleted=bool(v.get("del", False)),
-        progress=Progress(
-            cast(State, intern(v.get("state", "armed"))),
-            int(v.get("fired", 0)),
-            v.get("lf"),
-            v.get("j"),
+        progress=shared_progress(
+            Progress(
+                cast(State, intern(v.get("state", "armed"))),
+                int(v.get("fired", 0)),
+                v.get("lf"),
+                v.get("j"),
+            )
         ),
     )
 
@@ -212,7 +214,7 @@ class RulesStore:
         """Write a changed definition (PATCH); `reset`: the condition or market changed, so
         the progress starts again (armed, nothing judged)."""
         current = await self.get(rule.user, rule.id)
-        progress = Progress() if reset else current.progress
+        progress = ARMED if reset else current.progress
         if reset:
             progress = progress._replace(fired=current.progress.fired)
         changed = replace(rule, progress=progress, changed=now_ms())

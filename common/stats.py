@@ -2,7 +2,8 @@
 
 Prices span nine orders of magnitude (JPY pairs near 1.6e7, meme coins near 1e-8), so a float
 sum of squares loses every digit of the variance. The reference (`summarize`) takes two passes
-with `math.fsum`; the running sums (`ExactSums`) are exact integers, so they never drift.
+with `math.fsum`; the running sums (`ExactSums`, `ExactTotal`) are exact integers, so they never
+drift.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Self, TypeVar
 
 K = TypeVar("K", bound=Hashable)
 
@@ -36,41 +37,71 @@ def summarize(values: Sequence[float]) -> Summary:
     return Summary(n, mean, math.sqrt(max(ss, 0.0) / (n - 1)))
 
 
-class ExactSums:
-    """Count, sum and sum of squares of a multiset of floats, kept exactly: values enter and
-    leave in any order, for ever, and the figures never drift (so they never need the values
-    back to be re-centred, which is what lets a window forget its old points).
+class ExactTotal:
+    """Count and sum of a multiset of floats, kept exactly (`ExactSums` adds the squares; a
+    user's windowed rule needs only these two, and the alerter holds one per window).
 
-    A finite float is an integer over a power of two (`as_integer_ratio`), so the sums are
-    integers over one common power of two, 2**shift, the largest any value has needed. Prices
-    span nine orders of magnitude (JPY pairs near 1.6e7, meme coins near 1e-8): the integers
-    just grow a few words, and `summary` rounds once, at the end.
+    A finite float is an integer over a power of two (`as_integer_ratio`), so the sum is an
+    integer over one common power of two, 2**shift, the largest any value has needed.
     """
 
-    __slots__ = ("n", "s1", "s2", "shift")
+    __slots__ = ("n", "s1", "shift")
 
     def __init__(self) -> None:
         self.n = 0
         self.s1 = 0  # Σ x · 2**shift
-        self.s2 = 0  # Σ x² · 4**shift
         self.shift = 0
 
     @classmethod
-    def of(cls, values: Iterable[float]) -> ExactSums:
+    def of(cls, values: Iterable[float]) -> Self:
         sums = cls()
         for value in values:
             sums.add(value)
         return sums
 
+    def _grow(self, bits: int) -> None:
+        self.s1 <<= bits
+
     def _scaled(self, value: float) -> int:
         numerator, denominator = value.as_integer_ratio()
         bits = denominator.bit_length() - 1
         if bits > self.shift:
-            grow = bits - self.shift
-            self.s1 <<= grow
-            self.s2 <<= 2 * grow
+            self._grow(bits - self.shift)
             self.shift = bits
         return numerator << (self.shift - bits)
+
+    def add(self, value: float) -> None:
+        x = self._scaled(value)  # first: it may rescale the sum
+        self.n += 1
+        self.s1 += x
+
+    def remove(self, value: float) -> None:
+        x = self._scaled(value)
+        self.n -= 1
+        self.s1 -= x
+        if self.n == 0:
+            self.s1 = self.shift = 0  # a window that empties starts afresh
+
+
+class ExactSums(ExactTotal):
+    """Count, sum and sum of squares of a multiset of floats, kept exactly: values enter and
+    leave in any order, for ever, and the figures never drift (so they never need the values
+    back to be re-centred, which is what lets a window forget its old points).
+
+    The sums are integers over one common power of two (`ExactTotal`). Prices span nine
+    orders of magnitude (JPY pairs near 1.6e7, meme coins near 1e-8): the integers just grow a
+    few words, and `summary` rounds once, at the end.
+    """
+
+    __slots__ = ("s2",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.s2 = 0  # Σ x² · 4**shift
+
+    def _grow(self, bits: int) -> None:
+        self.s1 <<= bits
+        self.s2 <<= 2 * bits
 
     def add(self, value: float) -> None:
         x = self._scaled(value)

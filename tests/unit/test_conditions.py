@@ -6,20 +6,24 @@ book's index, which shows a crossing rule only the points that cross its level."
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from alerter.rule_windows import Spans
-from alerter.user_rules import RuleBook
+from alerter.user_rules import SMALL, Levels, RuleBook
 from common.conditions import (
     NO_WINDOW,
+    CrossesAbove,
+    CrossesBelow,
     Progress,
     Terms,
     Window,
     advance,
     needs_values,
+    threshold,
     window_of,
 )
 from common.models import Market
@@ -186,3 +190,89 @@ def test_progress_is_judged_once_per_point() -> None:
     assert fired and after.judged == 100
     again, fired_again = step(terms, after, 100, True)
     assert not fired_again and again == after
+
+
+# Rules created, changed, fired and deleted in any order, on two markets, crossings above
+# weighted so that one side of an entry passes SMALL (where its lists change how they grow).
+book_ops = st.lists(
+    st.tuples(
+        st.integers(0, 39),  # the rule's id: reused, a change
+        st.sampled_from([MARKET, Market("kraken", "ethusd")]),
+        st.one_of(
+            conditions,
+            st.builds(lambda level: {"kind": "crosses_above", "level": level}, values),
+        ),
+        st.sampled_from(["put", "put", "put", "fire", "delete"]),
+    ),
+    min_size=40,
+    max_size=120,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(ops=book_ops)
+def test_the_index_holds_each_live_rule_once_sorted_by_level(
+    ops: list[tuple[int, Market, dict[str, Any], str]],
+) -> None:
+    """After any sequence of changes, each (market, metric) entry holds exactly the live
+    rules on it, each side and group sorted by level (threshold) with each id beside its own,
+    its widths those of its groups, the fired windowed rules waiting to be rearmed, and no
+    entry is left without rules."""
+    book = RuleBook()
+    live: dict[str, Rule] = {}
+    fired: set[str] = set()
+    for changed, (n, market, given_condition, op) in enumerate(ops, start=1):
+        rule_id = f"r{n}"
+        if op == "fire":
+            if rule_id in live:
+                book.advance(rule_id, Progress("fired", 1, changed, changed))
+                fired.add(rule_id)
+            continue
+        condition = condition_of(given_condition, 86400)
+        terms = Terms("rearm", 0, 0)
+        rule = Rule(rule_id, "u", "n", market, "price", condition, terms, (), 0.0, changed=changed)
+        book.apply(rule if op == "put" else replace(rule, deleted=True))
+        fired.discard(rule_id)
+        if op == "put":
+            live[rule_id] = rule
+        else:
+            live.pop(rule_id, None)
+
+    want: dict[tuple[Market, str], dict[Any, list[tuple[float, str]]]] = {}
+    for rule in live.values():
+        c = rule.condition
+        side = (
+            "above"
+            if isinstance(c, CrossesAbove)
+            else "below"
+            if isinstance(c, CrossesBelow)
+            else (c.kind, c.window, c.direction)
+        )
+        level = c.level if isinstance(c, CrossesAbove | CrossesBelow) else threshold(c)
+        want.setdefault((rule.market, rule.metric), {}).setdefault(side, []).append(
+            (level, rule.id)
+        )
+    assert set(book.index) == set(want)
+    assert book.rules == live
+    largest = 0
+    for key, entry in book.index.items():
+        got: dict[Any, list[tuple[float, str]]] = {}
+        sides: list[tuple[Any, Levels]] = [("above", entry.above), ("below", entry.below)]
+        sides += [((g.sample.kind, g.sample.window, g.sample.direction), g) for g in entry.groups]
+        for side, levels in sides:
+            assert levels.levels == sorted(levels.levels) and len(levels.ids) == len(levels.levels)
+            if levels.ids:
+                assert side not in got  # one group per kind, window and direction
+                got[side] = list(zip(levels.levels, levels.ids, strict=True))
+                largest = max(largest, len(levels.ids))
+        assert {side: sorted(held) for side, held in got.items()} == {
+            side: sorted(held) for side, held in want[key].items()
+        }
+        assert all(g.ids for g in entry.groups)  # a group without rules is dropped
+        grouped = {side[1] for side in want[key] if isinstance(side, tuple)}  # the windows
+        assert entry.widths == tuple(sorted(grouped))
+        waiting = {i for i in fired if (live[i].market, live[i].metric) == key}
+        waiting = {i for i in waiting if window_of(live[i].condition) is not None}
+        assert set(entry.rearming or ()) == waiting
+    assert largest <= len(live)
+    assert SMALL < 40  # ids 0–39: a side can pass it

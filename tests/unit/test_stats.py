@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import math
 import statistics
+from fractions import Fraction
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from common.models import Market, Point
-from common.stats import ExactSums, competition_rank, summarize
+from common.stats import ExactSums, ExactTotal, competition_rank, summarize
 from common.window import Board, Series
 
 # Prices at every scale a real feed shows: JPY pairs near 1.6e7, meme coins near 1e-8.
@@ -63,6 +64,21 @@ def test_exact_sums_equal_a_rebuild_whatever_left(values: list[float]) -> None:
         sums.remove(v)
     rest = ExactSums.of(values[len(values) // 2 :])
     assert sums.summary() == rest.summary()
+
+
+@given(
+    st.lists(st.floats(-1e12, 1e12, allow_subnormal=False), max_size=40),
+    st.integers(0, 40),
+)
+def test_exact_total_is_the_exact_sum_of_what_is_in(values: list[float], leave: int) -> None:
+    """The count and sum a rule's window keeps equal `Fraction`'s sum of the values still in,
+    whatever scales entered first (a finer one rescales what is summed already)."""
+    total = ExactTotal.of(values)
+    for v in values[:leave]:
+        total.remove(v)
+    rest = values[leave:]
+    assert total.n == len(rest)
+    assert Fraction(total.s1, 1 << total.shift) == sum(map(Fraction, rest), Fraction(0))
 
 
 def test_jpy_scale_prices_keep_their_variance() -> None:
