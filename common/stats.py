@@ -70,17 +70,20 @@ class ExactTotal:
             self.shift = bits
         return numerator << (self.shift - bits)
 
-    def add(self, value: float) -> None:
+    def add(self, value: float) -> int:
+        """Count the value in; returns it as scaled (what `ExactSums` squares)."""
         x = self._scaled(value)  # first: it may rescale the sum
         self.n += 1
         self.s1 += x
+        return x
 
-    def remove(self, value: float) -> None:
+    def remove(self, value: float) -> int:
         x = self._scaled(value)
         self.n -= 1
         self.s1 -= x
         if self.n == 0:
             self.s1 = self.shift = 0  # a window that empties starts afresh
+        return x
 
 
 class ExactSums(ExactTotal):
@@ -100,22 +103,18 @@ class ExactSums(ExactTotal):
         self.s2 = 0  # Σ x² · 4**shift
 
     def _grow(self, bits: int) -> None:
-        self.s1 <<= bits
+        super()._grow(bits)
         self.s2 <<= 2 * bits
 
-    def add(self, value: float) -> None:
-        x = self._scaled(value)
-        self.n += 1
-        self.s1 += x
+    def add(self, value: float) -> int:
+        x = super().add(value)
         self.s2 += x * x
+        return x
 
-    def remove(self, value: float) -> None:
-        x = self._scaled(value)
-        self.n -= 1
-        self.s1 -= x
-        self.s2 -= x * x
-        if self.n == 0:
-            self.s1 = self.s2 = self.shift = 0  # a window that empties starts afresh
+    def remove(self, value: float) -> int:
+        x = super().remove(value)
+        self.s2 = self.s2 - x * x if self.n else 0  # a window that empties starts afresh
+        return x
 
     def state(self) -> tuple[int, int, int, int]:
         """Every field, for a checkpoint; `restored` gives back identical sums."""
