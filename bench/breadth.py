@@ -147,8 +147,12 @@ class Breadth:
         }
 
     def start_workers(self, hook: str) -> None:
+        """Fetcher, alerter, service, and the delivery worker: the house rule's alerts reach
+        `hook` through it, as every alert leaves the tracker."""
+        self.env["TRACKER_NOTIFY_URLS"] = hook
         self.start("fetcher", "fetch")
-        self.start("alerter", "alert", env={"TRACKER_NOTIFY_URLS": hook})
+        self.start("alerter", "alert")
+        self.start("notifier", "deliver")
         self.start("service", "serve")
 
     def rss(self) -> int:
@@ -293,7 +297,7 @@ def timed_rows(seen: Seen, judged: bool = True) -> list[Row]:
             len(seen.on_board) == seen.ticks and on_board < STEP,
         ),
         row(
-            "   RSS of fetcher + alerter + service, peak",
+            "   RSS of fetcher + alerter + service + delivery worker, peak",
             f"{seen.rss_peak / 1e6:.0f} MB",
             "≤ 1 GB",
             seen.rss_peak <= 1e9,

@@ -137,8 +137,6 @@ async def one_run(url: str, scratch: Path, minutes: float, ruled: bool) -> dict[
                 out["rules"] = await seed(store, prices, hook.replace("json://", "http://"))
                 print(f"  {out['rules']:,} rules written in {time.monotonic() - started:.0f} s")
             run.start_workers(hook)
-            if ruled:
-                run.start("notifier", "deliver")
             alerter = run.processes["alerter"].pid
             marks: list[tuple[float, float]] = []
 
