@@ -67,9 +67,9 @@ def capture(
     last_alert: dict[Market, int | None],
     loaded: dict[Market, float],
     now: float,
-) -> tuple[bytes, list[bytes]]:
-    """The checkpoint's header and arrays, copied from the live state (cheap: no compression,
-    which `write` does in a thread)."""
+) -> tuple[dict[str, Any], list[bytes]]:
+    """The checkpoint's header and arrays, copied from the live state (what is shared with it
+    is immutable; the header's JSON and the compression are `write`'s, in a thread)."""
     markets: list[list[Any]] = []
     chunks: list[bytes] = []
     for market, per_metric in board.series.items():
@@ -78,7 +78,8 @@ def capture(
             continue  # still being loaded: the next start loads it again
         entry: list[Any] = [market.key, latest.t, latest.price, latest.volume]
         entry.append(last_alert.get(market))
-        entry += [loaded.get(market, 0.0), board.odd.get(market, []), board.pending.get(market, [])]
+        odd, pending = board.odd.get(market, ()), board.pending.get(market, ())
+        entry += [loaded.get(market, 0.0), list(odd), list(pending)]
         for metric in METRICS:
             ticks, values, sums = per_metric[metric].state()
             entry += [len(ticks), len(values), list(sums)]
@@ -92,10 +93,11 @@ def capture(
         "positions": dict(positions),
         "markets": markets,
     }
-    return json.dumps(header, separators=(",", ":")).encode(), chunks
+    return header, chunks
 
 
-def encode(head: bytes, chunks: list[bytes]) -> bytes:
+def encode(header: dict[str, Any], chunks: list[bytes]) -> bytes:
+    head = json.dumps(header, separators=(",", ":")).encode()
     return MAGIC + struct.pack("<Q", len(head)) + head + zlib.compress(b"".join(chunks), 1)
 
 
@@ -140,9 +142,9 @@ def decode(data: bytes, settings: Settings, stream: str, board: Board, now: floa
     return state
 
 
-def write(settings: Settings, head: bytes, chunks: list[bytes]) -> int:
-    """Compress and replace the checkpoint atomically; its size. Blocking: run it in a thread."""
-    data = encode(head, chunks)
+def write(settings: Settings, header: dict[str, Any], chunks: list[bytes]) -> int:
+    """Encode and replace the checkpoint atomically; its size. Blocking: run it in a thread."""
+    data = encode(header, chunks)
     target = settings.state_file
     target.parent.mkdir(parents=True, exist_ok=True)
     temporary = target.with_suffix(".tmp")

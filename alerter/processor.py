@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from alerter.notify import HouseOutbox
 from alerter.records import Change
 from alerter.rule import RuleConfig, evaluate
-from alerter.stream import RECORDS_PER_READ
 from alerter.user_rules import RuleJudge
 from common.db import Store
 from common.errors import AlreadyDone
@@ -76,7 +75,11 @@ class Processor:
         # for every record this replica handles).
         self.loaded: dict[Market, float] = {}
         self.behind: dict[Market, Behind] = {}  # alert windows read for points behind the board
-        self.last_batch = (0.0, 0)  # when the last batch was handled (monotonic), its size
+        self.last_handled = 0.0  # when the last batch was handled (monotonic)
+        # The sealed points the next tick takes out of the window, read ahead while the stream
+        # is quiet (None: not stored), and the window end they were read at.
+        self.ahead: dict[tuple[Market, int], Point | None] = {}
+        self.ahead_of = -1
         self.waiting: float | None = None  # since when read-backs wait (monotonic)
         self.taken_out = 0  # sealed points read back as they left the window
         self.reread = 0  # stale markets read again
@@ -157,10 +160,13 @@ class Processor:
             if seed and self.rules is not None:
                 self.rules.history.seed(market, int(start), points)
 
-    async def settle(self, concurrency: int = 16) -> None:
+    async def settle(self, busy: bool = False, concurrency: int = 16) -> None:
         """The board's table work: re-read stale markets, take out sealed points that left the
         window. Runs beside `handle` (the publisher calls it): a read-back commutes with the
-        records applied meanwhile, and a re-read that a record overtook is done again."""
+        records applied meanwhile, and a re-read that a record overtook is done again.
+        `busy`: the stream has more to give right now; read-backs wait for it to drain (so
+        that a tick's alerts go before its rank figures, which have the rest of the tick),
+        but no longer than `READ_BACK_DEFER`."""
         board = self.board
         if board is None:
             return
@@ -178,29 +184,41 @@ class Processor:
                     self.loaded[market] = started
 
             await asyncio.gather(*(reread(m) for m in stale))
+            if self.ahead:  # read ahead before the change that made them stale: read again
+                gone = set(stale)
+                self.ahead = {k: p for k, p in self.ahead.items() if k[0] not in gone}
             self.reread += len(stale)
             log.info("read %d market window(s) again: a sealed point changed", len(stale))
             self.dirty = True
         if not board.pending:
             self.waiting = None
             return
+        asked = {market: list(ticks) for market, ticks in board.pending.items()}
+        keys = [(market, t) for market, ticks in asked.items() for t in ticks]
+        unread = [k for k in keys if k not in self.ahead]
         now = time.monotonic()
         self.waiting = self.waiting or now
-        if self.busy() and now - self.waiting < READ_BACK_DEFER:
-            return
-        asked = {market: list(ticks) for market, ticks in board.pending.items()}
-        found = await self.store.get_points(
-            [(market, t) for market, ticks in asked.items() for t in ticks]
-        )
+        if unread and busy and now - self.waiting < READ_BACK_DEFER:
+            return  # what was read ahead is taken out at once: no table read waits
+        found = await self.store.get_points(unread) if unread else {}
+        ahead, self.ahead = self.ahead, {}
+        found.update((k, p) for k in keys if (p := ahead.get(k)) is not None)
         self.taken_out += board.take_out(asked, found)
         self.dirty = True
 
-    def busy(self) -> bool:
-        """The stream has more to give right now: the last batch, handled a moment ago, was a
-        full one. Read-backs wait for it to drain, so that a tick's alerts go before its rank
-        figures (which have the rest of the tick)."""
-        at, size = self.last_batch
-        return size >= RECORDS_PER_READ and time.monotonic() - at < 1.0
+    async def read_ahead(self) -> None:
+        """Read the sealed points the next tick takes out of the window, so that its
+        read-backs wait for no table read (the publisher calls it while the stream is
+        quiet). A point changed after this read makes its market stale, and re-read, as a
+        change to any sealed point does."""
+        board = self.board
+        if board is None or board.pending or board.stale or self.ahead_of == board.window_end:
+            return
+        end = board.window_end
+        keys = [(m, t) for m, ticks in board.leaving_next().items() for t in ticks]
+        found = await self.store.get_points(keys)
+        self.ahead = {k: found.get(k) for k in keys}
+        self.ahead_of = end
 
     async def handle(self, changes: Sequence[Change], since: float | None = None) -> None:
         """Apply changes in stream order; alerts are recorded before this returns.
@@ -241,7 +259,7 @@ class Processor:
                 await self._judge(change.point)
                 if self.rules is not None:
                     await self.rules.judge(change.point)
-        self.last_batch = (time.monotonic(), len(changes))
+        self.last_handled = time.monotonic()
 
     def _known(self, change: Change) -> bool:
         """A change to a sealed point that the market's last table read already showed."""

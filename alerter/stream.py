@@ -155,12 +155,19 @@ class StreamReader:
         self.readers: dict[str, asyncio.Task[None]] = {}
         self.records = 0
         self.rounds = 0  # shard assignment rounds done (one a second)
+        # Shards whose last read was a full page: the stream has more for them right now.
+        self.behind: set[str] = set()
         # Per shard, the last record whose effect is in the processor's state (a checkpoint
         # saves these with it) ...
         self.positions: dict[str, str] = {}
         # ... and, after a restart from a checkpoint, where to resume each shard it names.
         self.resume: dict[str, str] = {}
         self.stream = ""  # the stream's ARN, once known (the alerter's start-up finds it)
+
+    @property
+    def caught_up(self) -> bool:
+        """Every shard read was read to its head at its last read (a page not full)."""
+        return not self.behind
 
     async def _call(self, what: str, request: Awaitable[T]) -> T:
         async with translate(what, self.outage):
@@ -285,6 +292,10 @@ class StreamReader:
                 if response is None:
                     break  # stopped while DynamoDB was away
                 found = response.get("Records", [])
+                if len(found) >= RECORDS_PER_READ:
+                    self.behind.add(shard_id)
+                else:
+                    self.behind.discard(shard_id)
                 if found:
                     changes = [parse(dict(r)) for r in found]
                     if await until_answered(partial(self._handled, changes, since), stop) is None:
@@ -318,6 +329,8 @@ class StreamReader:
         except Exception:
             log.exception("reading shard %s failed; it will be taken up again", shard_id)
             await self.leases.release(shard_id)
+        finally:
+            self.behind.discard(shard_id)
 
     async def _handled(self, changes: list[Change], since: float | None) -> bool:
         await self.handle(changes, since)

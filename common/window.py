@@ -160,6 +160,10 @@ class BoardRow:
 BATCH_KEYS = 100  # keys in one BatchGetItem: fewer to read back never warrant a re-read
 
 
+def _by_market(item: tuple[Market, Point]) -> tuple[str, str]:
+    return item[0].exchange, item[0].symbol
+
+
 def grid_ticks(lo: int, hi: int, grid: int) -> range:
     """Multiples of `grid` with lo < t <= hi."""
     return range((lo // grid + 1) * grid, hi + 1, grid)
@@ -347,6 +351,24 @@ class Board:
         if ticks:
             self.pending.setdefault(market, []).extend(ticks)
 
+    def leaving_next(self) -> dict[Market, list[int]]:
+        """The sealed ticks of each market that the next tick on the grid takes out of the
+        window: what `pending` will ask for then, to be read ahead of it."""
+        lo = self.horizon()
+        hi = lo + self.grid
+        grid = list(grid_ticks(lo, hi, self.grid))
+        out: dict[Market, list[int]] = {}
+        for market, per_metric in self.series.items():
+            if not any(s.sealed for s in per_metric.values()):
+                continue
+            ticks = list(grid)
+            odd = self.odd.get(market)
+            if odd:
+                ticks += [t for t in odd[: bisect_right(odd, hi)] if t > lo]
+            if ticks:
+                out[market] = ticks
+        return out
+
     def take_out(
         self, asked: dict[Market, list[int]], found: dict[tuple[Market, int], Point]
     ) -> int:
@@ -413,5 +435,6 @@ class Board:
                 volume=latest.volume,
                 stats={m: self.series[market][m].summary() for m in METRICS},
             )
-            for market, latest in sorted(self._latest.items())
+            # by (exchange, symbol), as Market orders, without its generated __lt__ per pair
+            for market, latest in sorted(self._latest.items(), key=_by_market)
         ]

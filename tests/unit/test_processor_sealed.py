@@ -9,6 +9,8 @@ import asyncio
 import statistics
 from typing import Any, cast
 
+import pytest
+
 from alerter.processor import CREATED_SLACK, Processor
 from alerter.records import Change
 from common.models import Alert, Market, Point
@@ -25,6 +27,7 @@ class Table:
     def __init__(self) -> None:
         self.rows: dict[int, Point] = {}
         self.queries = 0
+        self.reads: list[list[tuple[Market, int]]] = []  # BatchGetItem keys, call by call
         self.alerts: list[Alert] = []
 
     async def query_points(
@@ -34,6 +37,7 @@ class Table:
         return [self.rows[t] for t in sorted(self.rows) if start < t <= end]
 
     async def get_points(self, keys: list[tuple[Market, int]]) -> dict[tuple[Market, int], Point]:
+        self.reads.append(list(keys))
         return {(m, t): self.rows[t] for m, t in keys if t in self.rows}
 
     async def last_alert_time(self, market: Market) -> int | None:
@@ -90,3 +94,61 @@ async def scenario() -> None:
 
 def test_replays_spans_and_re_reads_over_a_sealed_board() -> None:
     asyncio.run(scenario())
+
+
+def figures_are_the_stored_points(table: Table, board: Board) -> None:
+    """The board's figures are those of the stored points in the window (the stdev to the
+    rounding `statistics` adds: the board's is rounded once, from exact sums)."""
+    end = max(table.rows)
+    values = [p.price for t, p in sorted(table.rows.items()) if t > end - WINDOW]
+    (row,) = board.rows()
+    assert row.stats["price"].count == len(values)
+    assert row.stats["price"].mean == statistics.fmean(values)
+    assert row.stats["price"].stdev == pytest.approx(statistics.stdev(values), rel=1e-12)
+
+
+async def reading_ahead() -> None:
+    table = Table()
+    settings = Settings(rank_window=WINDOW, alert_window=ALERT, fetch_interval=STEP)
+    board = Board.holding_alert_window(WINDOW, ALERT, STEP)
+    processor = Processor(settings, cast(Any, table), cast(Any, table), board)
+    for t in range(STEP, 2 * WINDOW, STEP):
+        table.rows[t] = Point(MARKET, t, 100.0 + (t % 11), 5.0)
+    await processor.preload([MARKET], max(table.rows))
+    loaded = processor.loaded[MARKET]
+
+    async def tick(t: int) -> None:
+        table.rows[t] = Point(MARKET, t, 103.25, 6.0)
+        await processor.handle([change(table.rows[t], loaded + 2)])
+
+    # Read ahead: one read, of the point the next tick takes out of the window.
+    await processor.read_ahead()
+    leaving = board.horizon() + STEP
+    assert table.reads == [[(MARKET, leaving)]]
+    await processor.read_ahead()  # once per tick
+    assert len(table.reads) == 1
+    # The next tick's read-back waits for no table read, even while the stream is busy.
+    await tick(max(table.rows) + STEP)
+    await processor.settle(busy=True)
+    assert board.settled
+    assert len(table.reads) == 1
+    figures_are_the_stored_points(table, board)
+
+    # A point read ahead, then changed: its market is re-read, not given the old value.
+    await processor.read_ahead()
+    leaving = board.horizon() + STEP
+    table.rows[leaving] = Point(MARKET, leaving, 500.0, 5.0)
+    await processor.handle([change(table.rows[leaving], loaded + 3)])
+    assert MARKET in board.stale
+    await processor.settle()  # re-read before the tick: its sums hold the new value
+    assert board.settled
+    await tick(max(table.rows) + STEP)
+    while not board.settled:
+        await processor.settle()
+    figures_are_the_stored_points(table, board)
+
+
+def test_the_next_ticks_read_backs_are_read_ahead() -> None:
+    """The sealed points the next tick takes out of the window are read once, ahead of it;
+    at the tick they come out with no table read, and the figures are the stored points'."""
+    asyncio.run(reading_ahead())

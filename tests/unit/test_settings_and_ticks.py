@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from common.log import redact
 from common.senders import apprise_label, check_house_urls
 from common.settings import ConfigError, Settings, describe, load_settings
-from common.ticks import iso, next_tick, parse_time, tick_floor
+from common.ticks import between_ticks, iso, next_tick, parse_time, tick_floor
 from tracker.cli import main as tracker
 
 
@@ -79,6 +79,16 @@ def test_ticks_align_to_the_wall_clock() -> None:
     assert tick_floor(125.9, 60) == 120
     assert next_tick(120.0, 60) == 180
     assert iso(0) == "1970-01-01T00:00:00Z"
+
+
+@given(tick=st.integers(0, 2**33), interval=st.sampled_from([1, 10, 60, 300]), at=st.floats(0, 1))
+def test_between_ticks_is_the_middle_of_the_interval(tick: int, interval: int, at: float) -> None:
+    """From 40 % to 90 % of the way from a tick to the next: away from both ticks' writes."""
+    start = tick * interval
+    now = start + at * interval
+    assert between_ticks(now, interval) == (0.4 <= (now - start) / interval < 0.9)
+    assert not between_ticks(start, interval)  # a tick's own writes
+    assert not between_ticks(start + 0.95 * interval, interval)  # the next's about to begin
 
 
 def test_parse_time_accepts_iso_and_epoch() -> None:
