@@ -1,5 +1,6 @@
-"""Users' rules in the alerter: the rule book (indexed by market, and by level for crossings),
-the history a condition needs, and the judging of each point beside the house rule.
+"""Users' rules in the alerter: the history a condition needs, and the judging of each point
+beside the house rule, against the rule book (alerter/rule_book.py: every rule, indexed by
+market, and by level for crossings).
 
 A point's cost grows with the rules it can fire, not with all the rules held: only the rules
 of its (market, metric) are looked at, and of those the crossings only where the level lies
@@ -18,26 +19,20 @@ import json
 import logging
 import os
 import time
-from bisect import bisect_left, bisect_right
+from bisect import bisect_left
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
+from alerter.rule_book import NONE, Columns, RuleBook
 from alerter.rule_windows import Spans
 from common.conditions import (
     NO_WINDOW,
-    AverageMultiple,
-    Change,
-    CrossesAbove,
-    CrossesBelow,
     Progress,
     Window,
     advance,
-    may_hold,
     needs_values,
     shared_progress,
-    threshold,
     window_of,
 )
 from common.db import Store
@@ -68,202 +63,7 @@ CHECKPOINT_FORMAT = 2  # JSON lines (1: one JSON document, read whole)
 class BookCopy(NamedTuple):
     at: float
     version: int
-    rules: dict[str, Rule]
-    progress: dict[str, Progress]
-
-
-SMALL = 8  # rules on one side of an entry: most have one or two
-
-
-@dataclass(slots=True, eq=False)
-class Levels:
-    """Rules sorted by level: crossings of one direction, or windowed rules of one kind,
-    window and direction by threshold (`sample`: one of their conditions)."""
-
-    levels: list[float] = field(default_factory=list)
-    ids: list[str] = field(default_factory=list)
-    sample: Any = None
-
-    def add(self, level: float, rule_id: str) -> None:
-        i = bisect_right(self.levels, level)
-        if len(self.ids) < SMALL:  # lists of their exact size: concatenation allocates so,
-            # where `insert` and `[*a, x, *b]` leave spare room
-            self.levels = self.levels[:i] + [level] + self.levels[i:]  # noqa: RUF005
-            self.ids = self.ids[:i] + [rule_id] + self.ids[i:]  # noqa: RUF005
-        else:
-            self.levels.insert(i, level)
-            self.ids.insert(i, rule_id)
-
-    def remove(self, level: float, rule_id: str) -> None:
-        i = bisect_left(self.levels, level)
-        while self.ids[i] != rule_id:
-            i += 1
-        del self.levels[i], self.ids[i]
-
-    def within(self, lo: int, hi: int) -> list[str]:
-        return self.ids[lo:hi]
-
-
-def same_group(a: Change | AverageMultiple, b: Change | AverageMultiple) -> bool:
-    """Two windowed conditions judged together: one kind, window and direction."""
-    return (a.kind, a.window, a.direction) == (b.kind, b.window, b.direction)
-
-
-NO_LEVELS = Levels()  # the side of an entry without crossings that way: never added to
-
-
-@dataclass(slots=True)
-class MarketRules:
-    """One (market, metric)'s rules: crossings by level, windowed ones by kind, window and
-    direction and in each by threshold, and the windowed ones waiting to be rearmed.
-
-    There is one per (market, metric) with rules, 20,000 and more, most with a handful of
-    rules: what an entry does not use it does not hold (`NO_LEVELS`, an empty tuple, None),
-    and its few groups are a tuple, each known by its `sample`."""
-
-    above: Levels = NO_LEVELS
-    below: Levels = NO_LEVELS
-    groups: tuple[Levels, ...] = ()
-    rearming: dict[str, None] | None = None  # insertion-ordered set of ids
-    widths: tuple[int, ...] = ()  # of the groups, sorted, each once
-
-    def __len__(self) -> int:
-        return len(self.above.ids) + len(self.below.ids) + sum(len(g.ids) for g in self.groups)
-
-    def group(self, condition: Change | AverageMultiple) -> Levels | None:
-        return next((g for g in self.groups if same_group(g.sample, condition)), None)
-
-    def regroup(self, *new: Levels) -> None:
-        self.groups = tuple(g for g in (*self.groups, *new) if g.ids)
-        self.widths = tuple(sorted({g.sample.window for g in self.groups}))
-
-    def rearm(self, rule_id: str, waiting: bool) -> None:
-        """Note whether a windowed rule waits to be rearmed (fired) or not."""
-        if waiting:
-            if self.rearming is None:
-                self.rearming = {}
-            self.rearming[rule_id] = None
-        elif self.rearming is not None:
-            self.rearming.pop(rule_id, None)
-            if not self.rearming:
-                self.rearming = None
-
-    def candidates(self, prev: float | None, v: float, windows: dict[int, Window]) -> list[str]:
-        """The rules this value can change: crossings of a level in (prev, v] upward or
-        [v, prev) downward (no previous value: none), the windowed rules whose condition may
-        hold (`may_hold`), and those waiting to be rearmed. The others would only note the
-        point as judged, which a replay of it, with the same values, does not need."""
-        found: list[str] = []
-        if prev is not None:
-            up = self.above.levels
-            found += self.above.within(bisect_right(up, prev), bisect_right(up, v))
-            down = self.below.levels
-            found += self.below.within(bisect_left(down, v), bisect_left(down, prev))
-        for group in self.groups:
-            lo, hi = may_hold(group.sample, windows[group.sample.window], v)
-            if lo <= hi:
-                levels = group.levels
-                found += group.within(bisect_left(levels, lo), bisect_right(levels, hi))
-        if self.rearming:
-            found += self.rearming
-        return found
-
-
-class RuleBook:
-    """Every live rule, by id and by (market, metric); `version`: the newest change seen."""
-
-    def __init__(self) -> None:
-        self.rules: dict[str, Rule] = {}
-        self.progress: dict[str, Progress] = {}  # each rule's, as judged here since loaded
-        self.index: dict[tuple[Market, Metric], MarketRules] = {}
-        self.version = -1
-
-    def __len__(self) -> int:
-        return len(self.rules)
-
-    def _unindex(self, rule: Rule) -> None:
-        key = (rule.market, rule.metric)
-        entry = self.index[key]
-        condition = rule.condition
-        if isinstance(condition, CrossesAbove):
-            entry.above.remove(condition.level, rule.id)
-        elif isinstance(condition, CrossesBelow):
-            entry.below.remove(condition.level, rule.id)
-        else:
-            group = entry.group(condition)
-            if group is None:
-                raise KeyError(rule.id)  # not indexed: never so for a rule held
-            group.remove(threshold(condition), rule.id)
-            entry.rearm(rule.id, False)
-            entry.regroup()
-        if not entry:
-            del self.index[key]
-
-    def _index(self, rule: Rule) -> None:
-        entry = self.index.setdefault((rule.market, rule.metric), MarketRules())
-        condition = rule.condition
-        if isinstance(condition, CrossesAbove):
-            if entry.above is NO_LEVELS:
-                entry.above = Levels()
-            entry.above.add(condition.level, rule.id)
-        elif isinstance(condition, CrossesBelow):
-            if entry.below is NO_LEVELS:
-                entry.below = Levels()
-            entry.below.add(condition.level, rule.id)
-        else:
-            group = entry.group(condition)
-            if group is None:
-                group = Levels(sample=condition)
-                group.add(threshold(condition), rule.id)
-                entry.regroup(group)
-            else:
-                group.add(threshold(condition), rule.id)
-
-    def apply(self, rule: Rule) -> bool:
-        """Take a rule as the table has it now; False when it is not newer than held."""
-        self.version = max(self.version, rule.changed)
-        held = self.rules.get(rule.id)
-        if held is not None and held.changed >= rule.changed:
-            return False
-        progress = rule.progress
-        if held is not None:
-            self._unindex(held)
-            del self.rules[rule.id]
-            judged = self.progress.pop(rule.id)
-            if progress._replace(judged=judged.judged) == judged:  # the same, judged further
-                progress = judged
-        if rule.deleted:
-            return held is not None
-        self.rules[rule.id] = rule
-        self._index(rule)
-        self.advance(rule.id, progress)
-        return True
-
-    def advance(self, rule_id: str, progress: Progress) -> None:
-        rule = self.rules.get(rule_id)
-        if rule is None:
-            return
-        self.progress[rule_id] = progress
-        if window_of(rule.condition) is not None:
-            self.index[(rule.market, rule.metric)].rearm(rule_id, progress.state == "fired")
-
-    def of(
-        self,
-        market: Market,
-        metric: Metric,
-        prev: float | None,
-        v: float,
-        windows: dict[int, Window],
-    ) -> list[Rule]:
-        """The rules of (market, metric) that this point may change (`windows`: at each of
-        the entry's `widths`)."""
-        entry = self.index.get((market, metric))
-        if entry is None:
-            return []
-        return [self.rules[i] for i in dict.fromkeys(entry.candidates(prev, v, windows))]
-
-
-NONE = MarketRules()  # the entry of a (market, metric) without rules
+    columns: Columns  # the book's, copied
 
 
 class History:
@@ -413,9 +213,7 @@ class RuleJudge:
     def snapshot(self) -> BookCopy:
         """What `save` writes: every live rule and its progress, as now (a shallow copy, taken
         on the event loop; `save` turns it into the file in a thread)."""
-        return BookCopy(
-            time.time(), self.book.version, dict(self.book.rules), dict(self.book.progress)
-        )
+        return BookCopy(time.time(), self.book.version, self.book.copy())
 
     def checkpoint_due(self, now: float) -> bool:
         """The book changed since its checkpoint, and that is `RULES_CHECKPOINT_EVERY` old.
@@ -441,8 +239,9 @@ class RuleJudge:
                 "stream": self.stream,
             }
             out.write(json.dumps(header) + "\n")
-            for rule in copy.rules.values():
-                fields = rule_fields(rule) | {"progress": list(copy.progress[rule.id])}
+            for slot in copy.columns.slots():
+                rule = copy.columns.rule(slot)
+                fields = rule_fields(rule) | {"progress": list(rule.progress)}
                 out.write(json.dumps(fields, separators=(",", ":")) + "\n")
         os.replace(partial, self.saved)
         self.saved_version, self.saved_at = copy.version, copy.at
@@ -500,7 +299,7 @@ class RuleJudge:
 
     def _unjudged(self, rule: Rule, t: int) -> bool:
         """A point this rule has not judged yet and may judge (a replay asks nothing)."""
-        judged = self.book.progress[rule.id].judged
+        judged = rule.progress.judged
         return t >= rule.terms.created and (judged is None or t > judged)
 
     def reach(self, market: Market) -> int:
@@ -576,7 +375,7 @@ class RuleJudge:
         if width is not None and needs_values(condition, window, v):
             values = await self.history.between(point.market, metric, point.t - width, point.t)
             window = Window.of([value for _, value in values])
-        progress = self.book.progress[rule.id]
+        progress = rule.progress  # as judged here (the book's)
         after, fired, judgement = advance(condition, rule.terms, progress, point.t, v, prev, window)
         self.judged += 1
         if not fired:

@@ -41,6 +41,12 @@ def shared_number(number: N) -> N:
     return number
 
 
+@functools.lru_cache(maxsize=1 << 17)
+def market_of(key: str) -> Market:
+    """One Market object per market, however many rules name it."""
+    return Market.from_key(key)
+
+
 class RuleError(ValueError):
     """A field of a rule that cannot be used; `field` is its dotted name."""
 

@@ -15,7 +15,6 @@ can tell with one GetItem whether the rules it read before are still those store
 from __future__ import annotations
 
 import asyncio
-import functools
 import math
 import time
 import uuid
@@ -28,13 +27,14 @@ from common.attrs import dump, load, value
 from common.conditions import ARMED, Progress, Repeat, State, Terms, shared_progress
 from common.db import Store, translate
 from common.errors import AlreadyDone, NotFound
-from common.models import Market, Metric
-from common.rules import Rule, condition_dict, condition_from_dict, shared_number
+from common.models import Metric
+from common.rules import Rule, condition_dict, condition_from_dict, market_of, shared_number
 from common.schema import RULE_CHANGES, RULES
 
 TOMBSTONE_TTL = 7 * 86400
 GROUP = "rule"
 VERSION_ID = "#version"
+PAGE = 500  # items in one page of the change index (see `changes`)
 
 
 def new_rule_id() -> str:
@@ -78,12 +78,6 @@ def rule_of(item: dict[str, Any]) -> Rule:
     return rule_from_fields(load(item))
 
 
-@functools.lru_cache(maxsize=1 << 17)
-def _market(key: str) -> Market:
-    """One Market object per market, however many rules name it."""
-    return Market.from_key(key)
-
-
 def rule_from_fields(v: dict[str, Any]) -> Rule:
     # The alerter holds every rule: the words and numbers many rules share are one object each
     # (interned), not one per rule as each answer's JSON decodes them.
@@ -91,7 +85,7 @@ def rule_from_fields(v: dict[str, Any]) -> Rule:
         id=v["id"],
         user=intern(v["u"]),
         name=intern(v["name"]),
-        market=_market(v["m"]),
+        market=market_of(v["m"]),
         metric=cast(Metric, intern(v["metric"])),
         condition=condition_from_dict(v["cond"]),
         terms=Terms(
@@ -255,12 +249,16 @@ class RulesStore:
 
     async def changes(self, since_ms: int | None = None) -> AsyncIterator[Rule]:
         """Every rule changed after `since_ms` (None: every rule), tombstones included, read a
-        page at a time."""
+        page at a time (the alerter loads 100,000 rules so: 0.55 KB of memory a rule, where
+        1 MB pages left 1.3 KB)."""
         request: dict[str, Any] = {
             "TableName": self.table,
             "IndexName": RULE_CHANGES,
             "KeyConditionExpression": "g = :g AND c > :c",
             "ExpressionAttributeValues": {":g": value(GROUP), ":c": value(since_ms or -1)},
+            # Pages of PAGE items, not DynamoDB's 1 MB (some 3,000 rules): a page's parsed
+            # items stand in memory at once, and the heap they grow stays the process's.
+            "Limit": PAGE,
         }
         async for page in self.store.pages("Query rule changes", request):
             for item in page:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from alerter.rule_book import ABOVE
 from alerter.user_rules import CHECKPOINT_FORMAT, RuleJudge
 from common.conditions import CrossesAbove, Terms
 from common.db import Store
@@ -76,7 +77,8 @@ async def test_the_book_follows_changes_and_restores_from_its_checkpoint(
     assert "from its checkpoint and the changes since" in caplog.text
     assert set(restored.book.rules) == {second.id, fourth.id}
     assert restored.book.rules[second.id].paused
-    assert sorted(restored.book.index[(second.market, "price")].above.levels) == [200.0, 400.0]
+    above = restored.book.entry(second.market, "price").held()[ABOVE]
+    assert [level for level, _ in above] == [200.0, 400.0]
 
     # The checkpoint is trusted for the rules it holds: one this table never had (as a file
     # left by an alerter of another table would hold) is judged, when the file names this

@@ -12,9 +12,10 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from alerter.rule_book import ABOVE, BELOW, RECORD, RuleBook
 from alerter.rule_windows import Spans
-from alerter.user_rules import SMALL, Levels, RuleBook
 from common.conditions import (
+    ARMED,
     NO_WINDOW,
     CrossesAbove,
     CrossesBelow,
@@ -96,7 +97,7 @@ async def judged(
             progress, did, _ = advance(
                 candidate.condition,
                 candidate.terms,
-                book.progress[candidate.id],
+                candidate.progress,  # as the book holds it
                 t,
                 v,
                 prev,
@@ -193,7 +194,7 @@ def test_progress_is_judged_once_per_point() -> None:
 
 
 # Rules created, changed, fired and deleted in any order, on two markets, crossings above
-# weighted so that one side of an entry passes SMALL (where its lists change how they grow).
+# weighted so that one segment of an entry holds many.
 book_ops = st.lists(
     st.tuples(
         st.integers(0, 39),  # the rule's id: reused, a change
@@ -215,9 +216,10 @@ def test_the_index_holds_each_live_rule_once_sorted_by_level(
     ops: list[tuple[int, Market, dict[str, Any], str]],
 ) -> None:
     """After any sequence of changes, each (market, metric) entry holds exactly the live
-    rules on it, each side and group sorted by level (threshold) with each id beside its own,
-    its widths those of its groups, the fired windowed rules waiting to be rearmed, and no
-    entry is left without rules."""
+    rules on it, each segment (crossings up, down, a group per kind, window and direction)
+    sorted by level (threshold) with each rule beside its own, its widths those of its
+    groups, the fired windowed rules waiting to be rearmed; no entry is left without rules,
+    and slots of deleted rules are used again."""
     book = RuleBook()
     live: dict[str, Rule] = {}
     fired: set[str] = set()
@@ -253,26 +255,31 @@ def test_the_index_holds_each_live_rule_once_sorted_by_level(
             (level, rule.id)
         )
     assert set(book.index) == set(want)
-    assert book.rules == live
-    largest = 0
+    # Each rule as given, but for its progress: the book's is as judged since.
+    assert {i: replace(r, progress=ARMED) for i, r in book.rules.items()} == live
+    assert {i for i, r in book.rules.items() if r.progress.state == "fired"} == fired
+    slots = len(book.numbers) // RECORD.size
+    assert slots <= len({f"r{n}" for n, *_ in ops})  # deleted rules' slots are used again
     for key, entry in book.index.items():
         got: dict[Any, list[tuple[float, str]]] = {}
-        sides: list[tuple[Any, Levels]] = [("above", entry.above), ("below", entry.below)]
-        sides += [((g.sample.kind, g.sample.window, g.sample.direction), g) for g in entry.groups]
-        for side, levels in sides:
-            assert levels.levels == sorted(levels.levels) and len(levels.ids) == len(levels.levels)
-            if levels.ids:
-                assert side not in got  # one group per kind, window and direction
-                got[side] = list(zip(levels.levels, levels.ids, strict=True))
-                largest = max(largest, len(levels.ids))
+        for segment, held in entry.held().items():
+            side = (
+                "above"
+                if segment == ABOVE
+                else "below"
+                if segment == BELOW
+                else (segment.kind, segment.window, segment.direction)  # type: ignore[union-attr]
+            )
+            assert side not in got  # one segment per side or group
+            assert held, "a segment without rules is dropped"
+            levels = [level for level, _ in held]
+            assert levels == sorted(levels)
+            got[side] = [(level, book.ids[slot]) for level, slot in held]  # type: ignore[misc]
         assert {side: sorted(held) for side, held in got.items()} == {
             side: sorted(held) for side, held in want[key].items()
         }
-        assert all(g.ids for g in entry.groups)  # a group without rules is dropped
         grouped = {side[1] for side in want[key] if isinstance(side, tuple)}  # the windows
         assert entry.widths == tuple(sorted(grouped))
         waiting = {i for i in fired if (live[i].market, live[i].metric) == key}
         waiting = {i for i in waiting if window_of(live[i].condition) is not None}
-        assert set(entry.rearming or ()) == waiting
-    assert largest <= len(live)
-    assert SMALL < 40  # ids 0–39: a side can pass it
+        assert {book.ids[s] for s in entry.rearming or ()} == waiting
