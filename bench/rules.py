@@ -365,33 +365,41 @@ async def crash_tick(settings: Settings, fires: int = 10_000) -> list[Row]:
     ]
 
 
+async def user_with_rules(store: Store, n: int = 100) -> str:
+    """A user "hundred" with `n` crossing rules on one market; their API key."""
+    from common.users_store import UsersStore
+
+    users = UsersStore(store)
+    await users.add_user("hundred")
+    _, key = await users.create_key("hundred")
+    rules = RulesStore(store)
+    market = Market("bitfinex", "btcusd")
+    for i in range(n):
+        rule = Rule(
+            new_rule_id(),
+            "hundred",
+            f"r{i}",
+            market,
+            "price",
+            CrossesAbove(150.0 + i),
+            Terms("rearm", 60, 0),
+            (),
+            time.time(),
+        )
+        await rules.put(rule)
+    return key
+
+
 async def list_rules(settings: Settings, n: int = 100, calls: int = 200) -> list[Row]:
     """`GET /me/rules` of a user with `n` rules, in-process and sequential: as the user
-    polls it (nothing changed between two calls), and after each change to their rules."""
-    from common.users_store import UsersStore
+    polls it (nothing changed between two calls), and after each change to their rules (made
+    through the same replica, so that the next answer reads them again)."""
     from service.app import create_app
 
     async with aws.dynamodb(settings) as client:
         await init_db(client, settings)
         store = Store(client, settings)
-        users = UsersStore(store)
-        await users.add_user("hundred")
-        _, key = await users.create_key("hundred")
-        rules = RulesStore(store)
-        market = Market("bitfinex", "btcusd")
-        for i in range(n):
-            rule = Rule(
-                new_rule_id(),
-                "hundred",
-                f"r{i}",
-                market,
-                "price",
-                CrossesAbove(150.0 + i),
-                Terms("rearm", 60, 0),
-                (),
-                time.time(),
-            )
-            await rules.put(rule)
+        key = await user_with_rules(store, n)
         app = create_app(settings)
         steady: list[float] = []
         changed: list[float] = []
@@ -399,9 +407,10 @@ async def list_rules(settings: Settings, n: int = 100, calls: int = 200) -> list
             app.router.lifespan_context(app),
             httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://b") as http,
         ):
+            rules: RulesStore = app.state.tracker.accounts.rules
             for i in range(2 * calls):
-                if i % 2:
-                    await rules.bump(["hundred"])  # a change: what the alerter's fire does
+                if i % 2:  # a change made through this replica: the rules are read again
+                    await rules.bump(["hundred"])
                 at = time.perf_counter()
                 answer = await http.get("/me/rules", headers={"Authorization": f"Bearer {key}"})
                 (changed if i % 2 else steady).append(time.perf_counter() - at)

@@ -18,7 +18,7 @@ import asyncio
 import math
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import replace
 from sys import intern
 from typing import Any, cast
@@ -142,6 +142,7 @@ class RulesStore:
         self.store = store
         self.client = store.client
         self.table = store.settings.table(RULES)
+        self.bumped: list[Callable[[str], None]] = []  # told of each user's bump, once landed
 
     async def put(self, rule: Rule) -> Rule:
         rule = replace(rule, changed=now_ms())
@@ -176,6 +177,8 @@ class RulesStore:
                     UpdateExpression="ADD v :one",
                     ExpressionAttributeValues={":one": value(1)},
                 )
+            for tell in self.bumped:
+                tell(user)
 
         await asyncio.gather(*map(one, set(users)))
 

@@ -61,6 +61,7 @@ def create_app(settings: Settings) -> FastAPI:
                 try:
                     yield
                 finally:
+                    await accounts.listed.close()
                     await accounts.keys.close()
 
     app = FastAPI(

@@ -2,7 +2,8 @@
 
 A key is refused before any read when its shape or checksum is wrong. A verified key (and an
 unknown id) is remembered for KEY_CACHE seconds, so a burst of requests costs one read, and a
-revocation takes effect on every replica within KEY_CACHE seconds. Each key may make
+revocation takes effect on every replica within KEY_CACHE seconds; a key in steady use is read
+again beside its requests before that, so none of them waits for the read. Each key may make
 `TRACKER_RATE_LIMIT` requests a minute (a moving window, `limits`), answered `429` with
 `Retry-After` beyond. When the key was last used is written at most once a minute.
 """
@@ -55,17 +56,34 @@ class Keys:
         self.limiter = MovingWindowRateLimiter(MemoryStorage())
         self.rate = RateLimitItemPerMinute(rate_limit)
         self.tasks: set[asyncio.Task[None]] = set()
+        self.reading: dict[str, asyncio.Task[None]] = {}  # key records read beside requests
 
     async def record(self, key_id: str) -> KeyRecord | None:
+        """The key's record as read within KEY_CACHE seconds. Past half of that it is read
+        again beside the request, not before it, so a key in steady use never waits."""
         now = time.monotonic()
         hit = self.seen.get(key_id)
         if hit is not None and now - hit[0] < KEY_CACHE:
+            if now - hit[0] >= KEY_CACHE / 2 and key_id not in self.reading:
+                self.reading[key_id] = asyncio.create_task(self._read_beside(key_id))
             return hit[1]
+        return await self._read(key_id)
+
+    async def _read(self, key_id: str) -> KeyRecord | None:
+        asked = time.monotonic()
         record = await self.users.get_key(key_id)
         if len(self.seen) > 100_000:
             self.seen.clear()
-        self.seen[key_id] = (now, record)
+        self.seen[key_id] = (asked, record)
         return record
+
+    async def _read_beside(self, key_id: str) -> None:
+        try:
+            await self._read(key_id)
+        except StoreError as exc:  # once KEY_CACHE has passed, a request reads it itself
+            log.debug("key %s not read again: %s", key_id, exc)
+        finally:
+            del self.reading[key_id]
 
     async def check(self, authorization: str | None) -> Caller:
         scheme, _, token = (authorization or "").partition(" ")
@@ -91,9 +109,12 @@ class Keys:
         return Caller(record.user, key.id)
 
     async def close(self) -> None:
-        """Finish the last-use writes in flight (before the client they use closes)."""
-        if self.tasks:
-            await asyncio.gather(*self.tasks, return_exceptions=True)
+        """Finish the last-use writes in flight and stop the reads (before the client they
+        use closes)."""
+        reading = list(self.reading.values())
+        for task in reading:
+            task.cancel()
+        await asyncio.gather(*self.tasks, *reading, return_exceptions=True)
 
     def _touch(self, key_id: str) -> None:
         now = time.time()

@@ -30,8 +30,8 @@ NOT_FOUND: Responses = {404: {"description": "No such rule of yours"}}
 RESETS = {"exchange", "symbol", "metric", "condition", "repeat"}
 
 
-def out(rule: Rule) -> RuleOut:
-    shown: dict[str, Any] = rule.public(time.time())
+def out(rule: Rule, now: float | None = None) -> RuleOut:
+    shown: dict[str, Any] = rule.public(time.time() if now is None else now)
     shown["expires"] = iso(shown["expires"]) if shown["expires"] is not None else None
     shown["last_fired"] = iso(shown["last_fired"]) if shown["last_fired"] is not None else None
     shown["created"] = iso(shown["created"])
@@ -128,9 +128,14 @@ async def create_rule(
 
 @router.get("/me/rules", response_model=RuleList, operation_id="listRules", responses=UNAUTHORIZED)
 async def list_rules(caller: CallerDep, accounts: AccountsDep) -> Response:
-    # Built and checked once here, then sent as it is (`response_model` would check it again).
-    rules = RuleList(rules=[out(r) for r in await accounts.listed.of_user(caller.user)])
-    return Response(rules.model_dump_json(), media_type="application/json")
+    # Built and checked once for each version of the user's rules, then sent as it is
+    # (`response_model` would check it again).
+    body = await accounts.listed.listing(caller.user, listing)
+    return Response(body, media_type="application/json")
+
+
+def listing(rules: tuple[Rule, ...], now: float) -> bytes:
+    return RuleList(rules=[out(r, now) for r in rules]).model_dump_json().encode()
 
 
 @router.get(
