@@ -41,7 +41,6 @@ from common.conditions import (
     Window,
     may_hold,
     shared_progress,
-    threshold,
 )
 from common.models import METRICS, Market, Metric
 from common.rules import Rule, shared_number
@@ -450,8 +449,12 @@ class MarketRules:
 NONE: Final = MarketRules(array("d"), array("I"))  # the entry of a (market, metric) without rules
 
 
-def _key(kind: int, window: int, direction: int) -> int | Change | AverageMultiple:
-    return kind if kind in (ABOVE, BELOW) else sample(kind, window, direction)
+def _placed(fields: tuple[int | float, ...]) -> tuple[int | Change | AverageMultiple, float]:
+    """Where a rule's RECORD puts it in its entry: its segment's key (ABOVE, BELOW, or its
+    group's `sample`) and its level (a crossing's level, a windowed rule's threshold)."""
+    kind, direction, param, window = int(fields[1]), int(fields[2]), fields[6], int(fields[7])
+    key = kind if kind in (ABOVE, BELOW) else sample(kind, window, direction)
+    return key, float(param)
 
 
 class Rules(Mapping[str, Rule]):
@@ -562,14 +565,7 @@ class RuleBook:
             slot = len(self.numbers) // RECORD.size
             self.numbers += record
         self.ids.put(rule.id, slot)
-        c = rule.condition
-        kind = KINDS.index(c.kind)
-        if isinstance(c, CrossesAbove | CrossesBelow):
-            key: int | Change | AverageMultiple = kind
-            level = c.level
-        else:
-            key = sample(kind, c.window, DIRECTIONS[c.kind].index(c.direction))
-            level = threshold(c)
+        key, level = _placed(RECORD.unpack(record))
         entry = self.index.get((rule.market, rule.metric))
         if entry is None:
             entry = self.index[(rule.market, rule.metric)] = MarketRules(array("d"), array("I"))
@@ -579,14 +575,13 @@ class RuleBook:
 
     def _remove(self, slot: int) -> None:
         f = self._fields(slot)
-        metric, kind, direction, param, window = f[0], f[1], f[2], f[6], f[7]
         market_i, user, name, channels = f[-4:]
         market = self.tables.markets[int(market_i)]
-        key = (market, METRICS[int(metric)])
-        entry = self.index[key]
-        entry.remove(_key(int(kind), int(window), int(direction)), float(param), slot)
+        at = (market, METRICS[int(f[0])])
+        entry = self.index[at]
+        entry.remove(*_placed(f), slot)
         if not entry:
-            del self.index[key]
+            del self.index[at]
         t = self.tables
         t.markets.drop(int(market_i))
         t.users.drop(int(user))

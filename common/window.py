@@ -340,33 +340,34 @@ class Board:
             self.pending.pop(market, None)
             self.stale.add(market)
             return
-        ticks = list(grid)
+        ticks = self._sealed_in(market, lo, hi)
         odd = self.odd.get(market)
         if odd:
-            cut = bisect_right(odd, hi)
-            ticks += [t for t in odd[:cut] if t > lo]
-            del odd[:cut]
+            del odd[: bisect_right(odd, hi)]
             if not odd:
                 del self.odd[market]
         if ticks:
             self.pending.setdefault(market, []).extend(ticks)
+
+    def _sealed_in(self, market: Market, lo: int, hi: int) -> list[int]:
+        """The market's sealed ticks in (lo, hi]: those on the grid, then its odd ones."""
+        ticks = list(grid_ticks(lo, hi, self.grid))
+        odd = self.odd.get(market)
+        if odd:
+            ticks += [t for t in odd[: bisect_right(odd, hi)] if t > lo]
+        return ticks
 
     def leaving_next(self) -> dict[Market, list[int]]:
         """The sealed ticks of each market that the next tick on the grid takes out of the
         window: what `pending` will ask for then, to be read ahead of it."""
         lo = self.horizon()
         hi = lo + self.grid
-        grid = list(grid_ticks(lo, hi, self.grid))
         out: dict[Market, list[int]] = {}
         for market, per_metric in self.series.items():
-            if not any(s.sealed for s in per_metric.values()):
-                continue
-            ticks = list(grid)
-            odd = self.odd.get(market)
-            if odd:
-                ticks += [t for t in odd[: bisect_right(odd, hi)] if t > lo]
-            if ticks:
-                out[market] = ticks
+            if any(s.sealed for s in per_metric.values()):
+                ticks = self._sealed_in(market, lo, hi)
+                if ticks:
+                    out[market] = ticks
         return out
 
     def take_out(

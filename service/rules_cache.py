@@ -137,10 +137,9 @@ class RulesCache:
         rules = await self.of_user(user)
         held = self.held.get(user)  # as `of_user` left it: nothing was awaited since
         now = time.time()
-        current = held is not None and held.rules is rules
-        if current and held is not None and held.body is not None and now < held.until:
+        if held is not None and held.body is not None and now < held.until:
             return held.body
         body = render(rules, now)
-        if current and held is not None:
+        if held is not None:
             self.held[user] = held._replace(body=body, until=next_expiry(rules, now))
         return body

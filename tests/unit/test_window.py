@@ -138,3 +138,38 @@ def test_memory_per_market_does_not_grow_with_the_window() -> None:
     hour, day, week = held_bytes(3600), held_bytes(86_400), held_bytes(7 * 86_400)
     assert day == week  # independent of the window
     assert day - hour < 200  # and of how much of it is sealed, but for the sums' size
+
+
+def test_a_tick_off_the_grid_is_read_back_when_it_leaves_and_read_ahead_before() -> None:
+    """An off-grid point, sealed, leaves the window at the tick after it: `leaving_next` names
+    it one tick before, `pending` asks for it then, and taking it out keeps the figures those
+    of the stored points."""
+    market = MARKETS[0]
+    board = Board(WINDOW, HOLD, GRID)
+    rows: dict[int, Point] = {}
+
+    def write(point: Point) -> None:
+        rows[point.t] = point
+        board.apply(point)
+
+    odd = 3 * GRID + 7
+    named = asked_for = 0
+    for k in range(1, 30):
+        before = board.horizon()
+        write(Point(market, k * GRID, float(k), None))
+        if k == 3:
+            write(Point(market, odd, 100.0, None))
+        asked = {m: list(ticks) for m, ticks in board.pending.items()}
+        if odd in asked.get(market, []):
+            assert before < odd <= board.horizon()
+            asked_for += 1
+        board.take_out(asked, {(m, t): rows[t] for m, ts in asked.items() for t in ts if t in rows})
+        if odd in board.leaving_next().get(market, []):
+            assert board.horizon() < odd <= board.horizon() + GRID
+            named += 1
+    assert (named, asked_for) == (1, 1)
+    end = 29 * GRID
+    values = [p.price for t, p in sorted(rows.items()) if t > end - WINDOW]
+    (row,) = board.rows()
+    assert row.stats["price"].count == len(values)
+    assert abs((row.stats["price"].mean or 0) - statistics.fmean(values)) <= 1e-12
